@@ -1,0 +1,64 @@
+// core/driver/graph-driver.ts — the graph (layer storage) driver contract, shaped after moby's
+// graphdriver.Driver + the GraphDriver plugin API (used by tsd's core and served to dockerd ≤ 27).
+
+import type { Readable } from 'node:stream';
+
+export interface IdMap {
+  containerId: number;
+  hostId: number;
+  size: number;
+}
+
+export interface GraphInitRequest {
+  /** Root directory the driver owns. */
+  home: string;
+  /** `--storage-opt` style "key=value" strings. */
+  options: string[];
+  uidMaps: IdMap[];
+  gidMaps: IdMap[];
+}
+
+export interface CreateLayerOptions {
+  mountLabel?: string;
+  storageOpt?: Record<string, string>;
+}
+
+export const ChangeKind = { Modify: 0, Add: 1, Delete: 2 } as const;
+export type ChangeKind = (typeof ChangeKind)[keyof typeof ChangeKind];
+
+export interface LayerChange {
+  /** Absolute within the layer, leading "/". */
+  path: string;
+  kind: ChangeKind;
+}
+
+export interface GraphDriverCapabilities {
+  reproducesExactDiffs: boolean;
+}
+
+export interface GraphDriver {
+  readonly name: string;
+  /** Called once before any other method (dockerd's GraphDriver.Init). */
+  init(req: GraphInitRequest): Promise<void>;
+  capabilities(): Promise<GraphDriverCapabilities>;
+  /** New read-only layer on `parent` ("" = base). Undone by remove. */
+  create(id: string, parent: string, opts?: CreateLayerOptions): Promise<void>;
+  /** New read-write (container) layer on `parent`. */
+  createReadWrite(id: string, parent: string, opts?: CreateLayerOptions): Promise<void>;
+  /** Idempotent. */
+  remove(id: string): Promise<void>;
+  /** Mount (refcounted) and return the layer's root directory. Undone by put. */
+  get(id: string, mountLabel?: string): Promise<string>;
+  put(id: string): Promise<void>;
+  exists(id: string): Promise<boolean>;
+  status(): Promise<Array<[string, string]>>;
+  getMetadata(id: string): Promise<Record<string, string>>;
+  /** Daemon shutdown: unmount everything this driver mounted. */
+  cleanup(): Promise<void>;
+  /** Uncompressed tar of the changes of `id` relative to `parent` ("" = whole layer), AUFS whiteouts. */
+  diff(id: string, parent: string): Promise<Readable>;
+  changes(id: string, parent: string): Promise<LayerChange[]>;
+  /** Apply an uncompressed tar to layer `id`; returns the size applied in bytes. */
+  applyDiff(id: string, parent: string, tar: Readable): Promise<number>;
+  diffSize(id: string, parent: string): Promise<number>;
+}
