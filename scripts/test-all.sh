@@ -3,6 +3,6 @@
 # real-Docker integration tests (root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-npx tsc -p .
+bash scripts/install-deps.sh   # idempotent: installs only what is missing, then builds
 npx mocha --config .mocharc.unit.json
 bash scripts/test-integration.sh

@@ -1,0 +1,40 @@
+// core/kernel/index.ts — the kernel facade handed to drivers through DriverContext. Each member
+// is owned by one module of core/kernel (mounts: mount.ts; links/netns/firewall/sysctl as they
+// land). Drivers see only these domain-level operations, never netlink attributes or nft syntax.
+
+import {
+  bindMount,
+  isMountPoint,
+  mount,
+  mountOverlay,
+  mountTmpfs,
+  mountsUnder,
+  parseMountOptions,
+  readMountInfo,
+  setPropagation,
+  unmount,
+  unmountIfMounted,
+} from './mount.js';
+
+export const mountApi = {
+  mount,
+  unmount,
+  unmountIfMounted,
+  mountOverlay,
+  bindMount,
+  mountTmpfs,
+  setPropagation,
+  parseMountOptions,
+  readMountInfo,
+  isMountPoint,
+  mountsUnder,
+};
+export type MountApi = typeof mountApi;
+
+export interface Kernel {
+  mounts: MountApi;
+}
+
+export function createKernel(): Kernel {
+  return { mounts: mountApi };
+}
