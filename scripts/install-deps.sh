@@ -25,8 +25,9 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "install-deps: npm ci"
-  npm ci --no-audit --no-fund --loglevel=error
+if [ ! -d node_modules ] || [ package.json -nt node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "install-deps: npm install (locked versions)"
+  # npm 11 `ci` rejects this lock (platform-filtered optional deps of msgpackr); install honours it.
+  npm install --no-audit --no-fund --loglevel=error
 fi
 npx tsc -p .
