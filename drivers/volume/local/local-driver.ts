@@ -123,7 +123,7 @@ export function createLocalVolumeDriver(ctx: DriverContext, opts: LocalVolumeDri
     try {
       mounts.mountWithOptions(r.type, r.device, target, r.o);
     } catch (e) {
-      throw withContext(`volume ${name}: mount ${r.type} ${r.device} (o=${redact(r.o)})`, e);
+      throw withContext(`volume ${name}: mount ${r.type} ${r.device}${r.o ? ` (o=${redact(r.o)})` : ''}`, e);
     }
   }
 
