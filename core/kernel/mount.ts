@@ -212,29 +212,29 @@ export function mountsUnder(prefix: string, table: readonly MountInfo[] = readMo
     .sort((a, b) => b.mountPoint.length - a.mountPoint.length);
 }
 
-const PROPAGATION_FLAGS = MS.SHARED | MS.SLAVE | MS.PRIVATE | MS.UNBINDABLE;
+const PROPAGATION_WORDS = new Set(['private', 'rprivate', 'shared', 'rshared', 'slave', 'rslave', 'unbindable', 'runbindable']);
 
 /**
  * Mount like `mount -t TYPE -o O DEVICE TARGET`: `o` is split into MS_* flags and filesystem data
  * with parseMountOptions. A bind (`o` has bind/rbind) ignores `type` and data, and applies
  * read-only/nosuid/… with the second remount call the kernel needs. Propagation words
- * (shared, rprivate, …) take their own call after the mount, as mount(8) does. If a later call
- * fails, the mount made by the first one is undone before the error is thrown.
+ * (shared, rprivate, …) each take their own call after the mount, as mount(8) does. If a later
+ * call fails, the mount made by the first one is undone before the error is thrown.
  */
 export function mountWithOptions(type: string, device: string, target: string, o = ''): void {
-  const { flags, data } = parseMountOptions(o);
-  const propagation = flags & (PROPAGATION_FLAGS | MS.REC);
-  const base = flags & ~PROPAGATION_FLAGS;
+  const words = o.split(',').map((w) => w.trim()).filter(Boolean);
+  const propagation = words.filter((w) => PROPAGATION_WORDS.has(w)).map((w) => parseMountOptions(w).flags);
+  const { flags, data } = parseMountOptions(words.filter((w) => !PROPAGATION_WORDS.has(w)).join(','));
   const isBind = (flags & MS.BIND) !== 0;
   if (isBind) {
     mount(device, target, null, MS.BIND | (flags & MS.REC));
   } else {
-    mount(device, target, type, base & ~MS.REC, data || null);
+    mount(device, target, type, flags & ~MS.REC, data || null);
   }
   try {
-    const remountFlags = base & ~(MS.BIND | MS.REC);
+    const remountFlags = flags & ~(MS.BIND | MS.REC);
     if (isBind && remountFlags) mount('', target, null, MS.BIND | MS.REMOUNT | remountFlags);
-    if (propagation & PROPAGATION_FLAGS) mount('', target, null, propagation);
+    for (const p of propagation) mount('', target, null, p);
   } catch (e) {
     unmountIfMounted(target);
     throw e;

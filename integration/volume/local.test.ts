@@ -105,6 +105,29 @@ describe('tsd-local on the real kernel', function () {
     assert.equal(fs.readFileSync(path.join(src, 'keep.txt'), 'utf8'), 'precious', 'bind source untouched');
   });
 
+  it('rbind carries the source\'s submounts; bind,rprivate does not, and sets propagation', async () => {
+    const src = path.join(base, 'src');
+    fs.mkdirSync(path.join(src, 'sub'), { recursive: true });
+    await execa('mount', ['-t', 'tmpfs', 'tmpfs', path.join(src, 'sub')]);
+    fs.writeFileSync(path.join(src, 'sub', 'inner'), 'x');
+    const d = make();
+    await d.create('rec', { type: 'none', device: src, o: 'rbind' });
+    await d.create('flat', { type: 'none', device: src, o: 'bind,rprivate' });
+    const rec = await d.mount('rec', 'a');
+    const flat = await d.mount('flat', 'a');
+    assert.equal((await findmnt(path.join(rec, 'sub')))?.fstype, 'tmpfs');
+    assert.equal(fs.readFileSync(path.join(rec, 'sub', 'inner'), 'utf8'), 'x');
+    assert.equal(await findmnt(path.join(flat, 'sub')), undefined, 'plain bind is not recursive');
+    const prop = await execa('findmnt', ['-J', '-o', 'TARGET,PROPAGATION', '--mountpoint', flat]);
+    assert.match(prop.stdout, /"propagation":\s*"private"/);
+    await d.unmount('rec', 'a');
+    assert.equal(await findmnt(path.join(rec, 'sub')), undefined, 'submount released with the volume');
+    assert.equal(await findmnt(rec), undefined);
+    await d.remove('rec');
+    await d.remove('flat', { force: true });
+    assert.equal(fs.readFileSync(path.join(src, 'sub', 'inner'), 'utf8'), 'x', 'source and its submount untouched');
+  });
+
   it('force-remove of a mounted volume unmounts it; plain remove is refused', async () => {
     const d = make();
     await d.create('busy', { type: 'tmpfs', device: 'tmpfs' });
