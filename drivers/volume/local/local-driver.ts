@@ -67,8 +67,11 @@ export function createLocalVolumeDriver(ctx: DriverContext, opts: LocalVolumeDri
   const dataPath = (name: string) => path.join(root, name, '_data');
   const key = (name: string) => KEY_PREFIX + name;
 
+  // The kernel's filesystem list only grows (a module loads); re-read it only on a miss.
+  let filesystems: ReadonlySet<string> | undefined;
   const env = {
-    filesystems: () => mounts.supportedFilesystems(),
+    filesystems: () => (filesystems = mounts.supportedFilesystems()),
+    knowsFilesystem: (type: string) => filesystems?.has(type) || env.filesystems().has(type),
     parseMountOptions: (o: string) => mounts.parseMountOptions(o),
     pathExists: (p: string) => fs.existsSync(p),
   };

@@ -48,6 +48,8 @@ export interface MountSpec {
 export interface ValidationEnv {
   /** Filesystem types the kernel can mount (/proc/filesystems). */
   filesystems: () => ReadonlySet<string>;
+  /** Whether the kernel mounts `type` (default: filesystems().has). Lets the caller cache. */
+  knowsFilesystem?: (type: string) => boolean;
   /** Split `o` into MS_* flags and filesystem data, as the kernel layer will. */
   parseMountOptions: (o: string) => { flags: number; data: string };
   pathExists: (p: string) => boolean;
@@ -152,10 +154,9 @@ export function validateOptions(options: unknown, env: ValidationEnv): MountSpec
   }
 
   if (type === 'none') throw new InvalidArgumentError('option "type": "none" mounts nothing unless o has bind or rbind');
-  const known = env.filesystems();
-  if (!known.has(type)) {
+  if (!(env.knowsFilesystem ? env.knowsFilesystem(type) : env.filesystems().has(type))) {
     throw new InvalidArgumentError(
-      `option "type": unknown filesystem ${JSON.stringify(type)}; this kernel mounts ${[...known].sort().join(', ')}`,
+      `option "type": unknown filesystem ${JSON.stringify(type)}; this kernel mounts ${[...env.filesystems()].sort().join(', ')}`,
     );
   }
 
