@@ -8,10 +8,12 @@ import {
   mount,
   mountOverlay,
   mountTmpfs,
+  mountWithOptions,
   mountsUnder,
   parseMountOptions,
   readMountInfo,
   setPropagation,
+  supportedFilesystems,
   unmount,
   unmountIfMounted,
 } from './mount.js';
@@ -28,6 +30,8 @@ export const mountApi = {
   readMountInfo,
   isMountPoint,
   mountsUnder,
+  mountWithOptions,
+  supportedFilesystems,
 };
 export type MountApi = typeof mountApi;
 
