@@ -17,6 +17,7 @@ import {
   unmount,
   unmountIfMounted,
 } from './mount.js';
+import type { Firewall } from './firewall/firewall.js';
 
 export const mountApi = {
   mount,
@@ -37,8 +38,10 @@ export type MountApi = typeof mountApi;
 
 export interface Kernel {
   mounts: MountApi;
+  /** Chosen once by createFirewall() (firewall/select.ts); absent when tsd runs without one. */
+  firewall?: Firewall;
 }
 
-export function createKernel(): Kernel {
-  return { mounts: mountApi };
+export function createKernel(opts: { firewall?: Firewall } = {}): Kernel {
+  return { mounts: mountApi, ...(opts.firewall ? { firewall: opts.firewall } : {}) };
 }
