@@ -2,6 +2,7 @@
 // call openStore(); the embedded (LMDB) and etcd implementations plug in here.
 
 import { NotImplementedError } from '../errors.js';
+import { LmdbStore } from './lmdb.js';
 import { MemoryStore } from './memory.js';
 import type { Store } from './store.js';
 
@@ -17,6 +18,7 @@ export async function openStore(config: StoreConfig): Promise<Store> {
     case 'memory':
       return new MemoryStore();
     case 'embedded':
+      return LmdbStore.open(config.path);
     case 'etcd':
       throw new NotImplementedError(`store ${config.kind}: not built yet`);
   }
