@@ -236,7 +236,13 @@ export class AddressAllocator {
           const bits = await bitsFor(off / BLOCK_BITS);
           const bit = Number(off % BLOCK_BITS);
           if (job.kind === 'static') {
-            if (getBit(bits, bit)) throw new ConflictError(`${job.field}: ${this.formatOffset(off)} is already allocated in pool ${this.poolId}`);
+            if (getBit(bits, bit)) {
+              // The cached block may predate a release by another instance: confirm against the
+              // store before refusing (a changed block means reload and retry the batch).
+              const now = await this.store.get(keys.block(this.poolKey, off / BLOCK_BITS));
+              if ((now?.revision ?? 0) !== state.blocks.get(off / BLOCK_BITS)!.rev) throw new ConflictError(`pool ${this.poolId}: block changed concurrently`);
+              throw new ConflictError(`${job.field}: ${this.formatOffset(off)} is already allocated in pool ${this.poolId}`);
+            }
             setBit(bits, bit);
           } else {
             clearBit(bits, bit); // releasing a free address is a no-op (idempotent)

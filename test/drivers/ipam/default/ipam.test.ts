@@ -184,6 +184,10 @@ function ipamSuite(label: string, newStore: () => Promise<Store>) {
       for (const r of results.slice(0, 20)) await assert.rejects(addr(third, p.poolId, r.split('/')[0]!), code('Conflict', /already allocated/));
       const more = await Promise.all(Array.from({ length: 20 }, () => addr(third, p.poolId)));
       for (const m of more) assert.ok(!results.includes(m), `${m} handed out twice`);
+      // An address released through one instance can be taken statically through another whose
+      // cache still has it as allocated.
+      await other.releaseAddress(p.poolId, results[0]!.split('/')[0]!);
+      assert.equal(await addr(d, p.poolId, results[0]!.split('/')[0]!), results[0]);
       // Concurrent default pool requests from both instances get distinct subnets.
       const pools = await Promise.all(Array.from({ length: 10 }, (_, i) => pool(i % 2 ? other : d, '')));
       assert.equal(new Set(pools.map((x) => x.pool)).size, 10);
