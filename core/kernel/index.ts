@@ -15,6 +15,9 @@ import {
   unmount,
   unmountIfMounted,
 } from './mount.js';
+import { linksIn, type Links } from './netlink/index.js';
+import * as netnsModule from './netns.js';
+import { sysctlApi, type SysctlApi } from './sysctl.js';
 
 export const mountApi = {
   mount,
@@ -31,10 +34,34 @@ export const mountApi = {
 };
 export type MountApi = typeof mountApi;
 
+export const netnsApi = {
+  create: netnsModule.createNetns,
+  open: netnsModule.openNetns,
+  delete: netnsModule.deleteNetns,
+  exists: netnsModule.netnsExists,
+  list: netnsModule.listNetns,
+  host: netnsModule.hostNetns,
+  release: netnsModule.releaseNetns,
+  withNetns: netnsModule.withNetns,
+  bindSocket: netnsModule.bindSocketInNetns,
+  boundPort: netnsModule.boundPort,
+};
+export type NetnsApi = typeof netnsApi;
+export type { Netns } from './netns.js';
+export type { Links } from './netlink/index.js';
+
 export interface Kernel {
   mounts: MountApi;
+  /** Links, addresses, routes, neighbours, FDB of the daemon's own netns (netlink/index.ts). */
+  links: Links;
+  /** The same operations inside another netns (socket cached per netns). */
+  linksIn(ns: netnsModule.Netns): Links;
+  /** Named namespaces (ip netns compatible), sync windows, sockets bound inside (netns.ts). */
+  netns: NetnsApi;
+  /** /proc/sys per netns (sysctl.ts). */
+  sysctl: SysctlApi;
 }
 
 export function createKernel(): Kernel {
-  return { mounts: mountApi };
+  return { mounts: mountApi, links: linksIn(), linksIn, netns: netnsApi, sysctl: sysctlApi };
 }
