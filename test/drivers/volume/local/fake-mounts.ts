@@ -48,6 +48,7 @@ export function createFakeMounts(filesystems = ['tmpfs', 'ext4', 'xfs', 'nfs', '
     mountsUnder: (p, table = fake.table) => mountsUnder(p, table),
     supportedFilesystems: () => new Set(filesystems),
   };
-  fake.kernel = { mounts };
+  // The volume driver touches only ctx.kernel.mounts; other members would throw if used.
+  fake.kernel = { mounts } as unknown as Kernel;
   return fake;
 }
