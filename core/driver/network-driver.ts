@@ -71,6 +71,8 @@ export interface EndpointOptions {
   /** Driver options (`--driver-opt k=v`). */
   generic?: Record<string, string>;
   extra?: Record<string, unknown>;
+  /** MAC the user asked for (`com.docker.network.endpoint.macaddress`), "aa:bb:cc:dd:ee:ff". */
+  macAddress?: string;
 }
 
 export interface CreateEndpointRequest {
