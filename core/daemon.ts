@@ -73,11 +73,12 @@ export async function startDaemon(config: TsdConfig, opts: StartOptions = {}): P
     cleanup.length = 0;
   };
   try {
-    for (const dir of [config.dataRoot, config.execRoot]) fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    fs.mkdirSync(config.dataRoot, { recursive: true, mode: 0o700 });
     // Two daemons must never share a state dir (or a run dir: the second would steal the socket).
     const locks: FileLock[] = [lockFile(path.join(config.dataRoot, 'tsd.lock'), `data root ${config.dataRoot}`)];
     cleanup.push(() => locks[0]!.release());
     if (path.resolve(config.execRoot) !== path.resolve(config.dataRoot)) {
+      fs.mkdirSync(config.execRoot, { recursive: true, mode: 0o700 });
       locks.push(lockFile(path.join(config.execRoot, 'tsd.lock'), `exec root ${config.execRoot}`));
       cleanup.push(() => locks[1]!.release());
     }
