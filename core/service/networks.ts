@@ -328,6 +328,13 @@ export class NetworkService {
       }
       for (const ep of eps) await this.teardownEndpoint(n, ep, true);
       await this.teardownNetwork(n, !!opts.force);
+      // Forced: the sandboxes that lost an endpoint get their hosts files rewritten.
+      for (const sandboxId of new Set(eps.map((e) => e.sandboxId))) {
+        try {
+          const sb = await this.d.records.findSandbox(sandboxId);
+          this.d.files.updateHosts(sb, await this.d.records.sandboxEndpoints(sb.id));
+        } catch { /* sandbox gone meanwhile: nothing to rewrite */ }
+      }
     });
   }
 
