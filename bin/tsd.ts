@@ -3,7 +3,7 @@
 
 import { Command, Option } from 'commander';
 import { readConfigFile, parseConfigObject, resolveConfig, type ConfigFile } from '../core/config.js';
-import { startDaemon } from '../core/daemon.js';
+import { startDaemon, type DaemonHandle } from '../core/daemon.js';
 import { messageOf } from '../core/errors.js';
 import { TSD_VERSION } from '../core/api/version.js';
 
@@ -26,13 +26,14 @@ const program = new Command('tsd')
   .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'silent']))
   .option('--default-address-pool <base=CIDR,size=N>', 'default address pool (repeatable)', collect)
   .option('--no-dns', 'do not point sandboxes at the embedded DNS resolver')
+  .option('--no-serve-plugins', 'do not serve the built-in drivers over the plugin protocol')
   .showHelpAfterError();
 
 async function main(): Promise<void> {
   program.parse();
   const o = program.opts<{
     config?: string; dataRoot?: string; execRoot?: string; apiSocket?: string; pluginDir?: string; store?: string;
-    etcdEndpoints?: string; etcdPrefix: string; firewallBackend?: string; logLevel?: string; defaultAddressPool?: string[]; dns: boolean;
+    etcdEndpoints?: string; etcdPrefix: string; firewallBackend?: string; logLevel?: string; defaultAddressPool?: string[]; dns: boolean; servePlugins: boolean;
   }>();
   const file = o.config ? readConfigFile(o.config) : undefined;
   const rawFlags: Record<string, unknown> = {
@@ -44,6 +45,7 @@ async function main(): Promise<void> {
     'log-level': o.logLevel,
     // --no-dns only overrides when given (commander's default is true).
     dns: program.getOptionValueSource('dns') === 'cli' ? o.dns : undefined,
+    'serve-plugins': program.getOptionValueSource('servePlugins') === 'cli' ? o.servePlugins : undefined,
   };
   if (o.store) {
     rawFlags.store = o.store === 'etcd'
@@ -61,25 +63,36 @@ async function main(): Promise<void> {
     'flags',
   );
   const config = resolveConfig(file, flags);
-  const daemon = await startDaemon(config);
-
+  // Signals are caught from the start: a SIGTERM during start-up waits for start-up to finish,
+  // then shuts down what was started (the API socket may already accept connections).
   let signals = 0;
-  const onSignal = (sig: NodeJS.Signals) => {
-    if (++signals > 1) {
-      daemon.log.warn('second signal: exiting now', { signal: sig });
-      process.exit(130);
-    }
-    daemon.log.info('signal received, shutting down', { signal: sig });
-    daemon.stop().then(
+  let daemon: DaemonHandle | undefined;
+  let pendingStop = false;
+  const shutdown = (d: DaemonHandle) => {
+    d.stop().then(
       () => process.exit(0),
       (e: unknown) => {
-        daemon.log.error('shutdown failed', { err: e });
+        d.log.error('shutdown failed', { err: e });
         process.exit(1);
       },
     );
   };
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (++signals > 1) {
+      daemon?.log.warn('second signal: exiting now', { signal: sig });
+      process.exit(130);
+    }
+    if (!daemon) { pendingStop = true; return; }
+    daemon.log.info('signal received, shutting down', { signal: sig });
+    shutdown(daemon);
+  };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  daemon = await startDaemon(config);
+  if (pendingStop) {
+    daemon.log.info('signal received during start-up, shutting down');
+    shutdown(daemon);
+  }
 }
 
 main().catch((e: unknown) => {

@@ -10,12 +10,6 @@ import { InvalidArgumentError } from './errors.js';
 import type { LogLevel } from './log.js';
 import { parseCidr } from './model/addr.js';
 
-/**
- * Until the embedded (LMDB) store lands in core/store/open.ts, a daemon configured for it runs
- * on the memory store (with a warning). The one switch: set to false once `embedded` opens.
- */
-export const EMBEDDED_STORE_FALLBACK_TO_MEMORY = true;
-
 const cidr = z.string().refine((s) => parseCidr(s) !== undefined, { message: 'is not a valid CIDR' });
 const absPath = z.string().refine((s) => path.isAbsolute(s), { message: 'must be an absolute path' });
 
@@ -40,6 +34,8 @@ export const ConfigFileSchema = z.strictObject({
   'log-level': z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).optional(),
   'default-address-pools': z.array(z.strictObject({ base: cidr, size: z.number().int().min(1).max(128) })).optional(),
   dns: z.boolean().optional(),
+  /** Serve the built-in tsd-* drivers over Docker's plugin protocol in plugin-dir (default true). */
+  'serve-plugins': z.boolean().optional(),
   /** Per-driver settings handed to each driver's DriverContext.config. */
   drivers: z.record(z.string(), z.record(z.string(), z.unknown())).optional(),
 });
@@ -57,6 +53,7 @@ export interface TsdConfig {
   logLevel: LogLevel;
   defaultAddressPools: Array<{ base: string; size: number }>;
   dns: boolean;
+  servePlugins: boolean;
   drivers: Record<string, Record<string, unknown>>;
 }
 
@@ -80,6 +77,7 @@ export function defaultConfig(): TsdConfig {
     logLevel: 'info',
     defaultAddressPools: DEFAULT_ADDRESS_POOLS,
     dns: true,
+    servePlugins: true,
     drivers: {},
   };
 }
@@ -143,6 +141,7 @@ export function resolveConfig(file: ConfigFile | undefined, flags: ConfigFile = 
     logLevel: m['log-level'] ?? d.logLevel,
     defaultAddressPools: m['default-address-pools'] ?? d.defaultAddressPools,
     dns: m.dns ?? d.dns,
+    servePlugins: m['serve-plugins'] ?? d.servePlugins,
     drivers: m.drivers ?? d.drivers,
   };
 }

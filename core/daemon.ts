@@ -7,10 +7,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { listenApi, type ApiServer } from './api/server.js';
-import { EMBEDDED_STORE_FALLBACK_TO_MEMORY, type TsdConfig } from './config.js';
+import type { TsdConfig } from './config.js';
 import type { DriverContext } from './driver/context.js';
 import { DriverRegistry } from './driver/registry.js';
-import { NotImplementedError } from './errors.js';
 import { lockFile, type FileLock } from './kernel/flock.js';
 import { createKernel, type Kernel } from './kernel/index.js';
 import { netnsPins } from './kernel/netns-pin.js';
@@ -20,8 +19,13 @@ import { createServices, type Services } from './service/index.js';
 import { openStore, type StoreConfig } from './store/open.js';
 import { scopeStore } from './store/scoped.js';
 import type { Store } from './store/store.js';
+import { createFirewall } from './kernel/firewall/select.js';
 import { createNoneDriver } from '../drivers/network/none/index.js';
 import { createNullIpam } from '../drivers/ipam/null/index.js';
+import { createDefaultIpamDriver, DEFAULT_IPAM_ALIASES } from '../drivers/ipam/default/index.js';
+import { createLocalVolumeDriver, LOCAL_VOLUME_DRIVER_ALIASES } from '../drivers/volume/local/local-driver.js';
+import { PluginDriverSource } from '../plugins/client/index.js';
+import { servePlugin, type ServedDrivers, type ServedPlugin } from '../plugins/server/index.js';
 
 export interface DaemonHandle {
   readonly config: TsdConfig;
@@ -38,10 +42,37 @@ export interface StartOptions {
 }
 
 /** Register every built-in driver this build has. Each gets its own context. */
-function registerBuiltinDrivers(registry: DriverRegistry, ctx: (name: string) => DriverContext): void {
-  void ctx; // drivers that touch the kernel or the store take ctx(name); none/null need nothing
+function registerBuiltinDrivers(registry: DriverRegistry, ctx: (name: string) => DriverContext, config: TsdConfig): void {
   registry.register('NetworkDriver', createNoneDriver(), ['null']);
   registry.register('IpamDriver', createNullIpam());
+  registry.register('IpamDriver', createDefaultIpamDriver(ctx('tsd-ipam'), { defaultPools: config.defaultAddressPools }), DEFAULT_IPAM_ALIASES);
+  registry.register('VolumeDriver', createLocalVolumeDriver(ctx('tsd-local')), LOCAL_VOLUME_DRIVER_ALIASES);
+}
+
+/**
+ * Serve every built-in tsd-* driver over Docker's plugin protocol in `socketDir`, so dockerd can
+ * use them as remote drivers (`docker network create -d tsd-bridge --ipam-driver tsd-ipam`).
+ */
+async function serveBuiltinDrivers(registry: DriverRegistry, socketDir: string, log: Logger): Promise<ServedPlugin[]> {
+  const byName = new Map<string, ServedDrivers>();
+  const add = <K extends keyof ServedDrivers>(kind: K, d: NonNullable<ServedDrivers[K]>) => {
+    if (!d.name.startsWith('tsd-')) return;
+    const e = byName.get(d.name) ?? {};
+    e[kind] = d;
+    byName.set(d.name, e);
+  };
+  for (const d of registry.listBuiltins('NetworkDriver')) add('NetworkDriver', d);
+  for (const d of registry.listBuiltins('IpamDriver')) add('IpamDriver', d);
+  for (const d of registry.listBuiltins('VolumeDriver')) add('VolumeDriver', d);
+  for (const d of registry.listBuiltins('GraphDriver')) add('GraphDriver', d);
+  const served: ServedPlugin[] = [];
+  try {
+    for (const [name, drivers] of byName) served.push(await servePlugin(name, drivers, { socketDir, log: log.child({ plugin: name }) }));
+  } catch (e) {
+    await Promise.allSettled(served.map((p) => p.close()));
+    throw e;
+  }
+  return served;
 }
 
 async function openConfiguredStore(config: TsdConfig, log: Logger): Promise<Store> {
@@ -50,17 +81,9 @@ async function openConfiguredStore(config: TsdConfig, log: Logger): Promise<Stor
     s.kind === 'embedded' ? { kind: 'embedded', path: path.join(config.dataRoot, 'store') }
     : s.kind === 'etcd' ? { kind: 'etcd', endpoints: s.endpoints, prefix: s.prefix, ...(s.dialTimeoutMs ? { dialTimeoutMs: s.dialTimeoutMs } : {}) }
     : { kind: 'memory' };
-  try {
-    const store = await openStore(sc);
-    log.info('store opened', { store: sc.kind });
-    return store;
-  } catch (e) {
-    if (e instanceof NotImplementedError && sc.kind === 'embedded' && EMBEDDED_STORE_FALLBACK_TO_MEMORY) {
-      log.warn('store embedded is not built yet; using the memory store (state is lost at exit)', { store: 'memory' });
-      return openStore({ kind: 'memory' });
-    }
-    throw e;
-  }
+  const store = await openStore(sc);
+  log.info('store opened', { store: sc.kind });
+  return store;
 }
 
 export async function startDaemon(config: TsdConfig, opts: StartOptions = {}): Promise<DaemonHandle> {
@@ -85,14 +108,19 @@ export async function startDaemon(config: TsdConfig, opts: StartOptions = {}): P
 
     const store = await openConfiguredStore(config, log);
     cleanup.push(() => store.close());
-    const kernel: Kernel = createKernel();
-    const registry = new DriverRegistry();
+    const firewall = await createFirewall({ backend: config.firewallBackend }, { log: log.child({ component: 'firewall' }) });
+    const kernel: Kernel = createKernel({ firewall });
+    const servedNames = (name: string) => name.startsWith('tsd-');
+    const registry = new DriverRegistry(new PluginDriverSource({ exclude: servedNames, discovery: { socketDir: config.pluginDir }, log }));
     const driverCtx = (name: string): DriverContext => {
       const dataDir = path.join(config.dataRoot, 'drivers', name);
       fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
       return { log: log.child({ driver: name }), store: scopeStore(store, `drivers/${name}/`), kernel, dataDir, config: config.drivers[name] ?? {} };
     };
-    registerBuiltinDrivers(registry, driverCtx);
+    registerBuiltinDrivers(registry, driverCtx, config);
+    for (const d of registry.listBuiltins('VolumeDriver')) {
+      if (d.reconcile) log.info('volume driver reconciled', { driver: d.name, ...(await d.reconcile()) });
+    }
 
     const services = createServices({
       store, registry, log, netns: netnsPins,
@@ -115,6 +143,11 @@ export async function startDaemon(config: TsdConfig, opts: StartOptions = {}): P
       },
     });
     cleanup.push(() => api.close());
+    if (config.servePlugins) {
+      const served = await serveBuiltinDrivers(registry, config.pluginDir, log);
+      cleanup.push(() => Promise.allSettled(served.map((p) => p.close())).then(() => undefined));
+      log.info('serving drivers over the plugin protocol', { dir: config.pluginDir, plugins: served.map((p) => p.name) });
+    }
     log.info('tsd started', { dataRoot: config.dataRoot, socket: config.apiSocket, store: store.kind });
 
     let stopping: Promise<void> | undefined;

@@ -30,7 +30,7 @@ finish() {
 }
 trap finish EXIT
 
-./bin/tsd --data-root "$D/data" --exec-root "$D/run" --store embedded --firewall-backend none --log-level warn 2>"$D/tsd.log" &
+./bin/tsd --data-root "$D/data" --exec-root "$D/run" --store embedded --firewall-backend none --plugin-dir "$D/run/plugins" --log-level warn 2>"$D/tsd.log" &
 TSD_PID=$!
 for _ in $(seq 100); do [ -S "$D/run/tsd.sock" ] && break; sleep 0.1; done
 [ -S "$D/run/tsd.sock" ] || { echo "tsd did not start"; exit 1; }

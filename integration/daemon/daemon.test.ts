@@ -19,7 +19,7 @@ interface Daemon { proc: ChildProcess; log: () => string; exited: Promise<number
 
 function startTsd(dataRoot: string, execRoot: string, extra: string[] = []): Daemon {
   let log = '';
-  const proc = spawn(TSD, ['--data-root', dataRoot, '--exec-root', execRoot, '--store', 'memory', '--firewall-backend', 'none', '--log-level', 'info', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc = spawn(TSD, ['--data-root', dataRoot, '--exec-root', execRoot, '--store', 'memory', '--firewall-backend', 'none', '--plugin-dir', path.join(execRoot, 'plugins'), '--log-level', 'info', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
   proc.stderr!.on('data', (c: Buffer) => { log += c.toString(); });
   const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
   return { proc, log: () => log, exited };
