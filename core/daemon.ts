@@ -24,8 +24,11 @@ import { createNoneDriver } from '../drivers/network/none/index.js';
 import { createNullIpam } from '../drivers/ipam/null/index.js';
 import { createDefaultIpamDriver, DEFAULT_IPAM_ALIASES } from '../drivers/ipam/default/index.js';
 import { createLocalVolumeDriver, LOCAL_VOLUME_DRIVER_ALIASES } from '../drivers/volume/local/local-driver.js';
-import { PluginDriverSource } from '../plugins/client/index.js';
+import { PluginDriverSource, type RetryPolicy } from '../plugins/client/index.js';
 import { servePlugin, type ServedDrivers, type ServedPlugin } from '../plugins/server/index.js';
+
+/** How long a driver name that no socket answers to is retried before "not found". */
+const PLUGIN_DISCOVERY_RETRY: RetryPolicy = { baseDelayMs: 200, maxDelayMs: 1000, giveUpAfterMs: 2000 };
 
 export interface DaemonHandle {
   readonly config: TsdConfig;
@@ -111,7 +114,11 @@ export async function startDaemon(config: TsdConfig, opts: StartOptions = {}): P
     const firewall = await createFirewall({ backend: config.firewallBackend }, { log: log.child({ component: 'firewall' }) });
     const kernel: Kernel = createKernel({ firewall });
     const servedNames = (name: string) => name.startsWith('tsd-');
-    const registry = new DriverRegistry(new PluginDriverSource({ exclude: servedNames, discovery: { socketDir: config.pluginDir }, log }));
+    const registry = new DriverRegistry(new PluginDriverSource({
+      exclude: servedNames, discovery: { socketDir: config.pluginDir }, log,
+      // dockerd waits ~15 s for an unknown plugin name; a mistyped -d should fail in seconds.
+      discoveryRetry: PLUGIN_DISCOVERY_RETRY,
+    }));
     const driverCtx = (name: string): DriverContext => {
       const dataDir = path.join(config.dataRoot, 'drivers', name);
       fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
