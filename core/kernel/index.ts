@@ -7,6 +7,7 @@ import {
   isMountPoint,
   mount,
   mountOverlay,
+  mountOverlayFrom,
   mountTmpfs,
   mountsUnder,
   parseMountOptions,
@@ -15,12 +16,14 @@ import {
   unmount,
   unmountIfMounted,
 } from './mount.js';
+import { copyTree, getXattr, listXattrs, mknod, readXattrs, removeXattr, setXattr, splitDev } from './files.js';
 
 export const mountApi = {
   mount,
   unmount,
   unmountIfMounted,
   mountOverlay,
+  mountOverlayFrom,
   bindMount,
   mountTmpfs,
   setPropagation,
@@ -31,10 +34,15 @@ export const mountApi = {
 };
 export type MountApi = typeof mountApi;
 
+export const filesApi = { mknod, setXattr, getXattr, listXattrs, readXattrs, removeXattr, copyTree, splitDev };
+export type FilesApi = typeof filesApi;
+
 export interface Kernel {
   mounts: MountApi;
+  /** Device nodes, xattrs, tree copies (graph drivers). */
+  files: FilesApi;
 }
 
 export function createKernel(): Kernel {
-  return { mounts: mountApi };
+  return { mounts: mountApi, files: filesApi };
 }
