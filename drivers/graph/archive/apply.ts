@@ -45,13 +45,14 @@ const euid = process.geteuid?.() ?? 0;
 const egid = process.getegid?.() ?? 0;
 
 /** Apply `tar` to the existing directory `dest`. On error the caller removes what was written. */
-export async function applyLayer(tar: Readable | AsyncIterable<Buffer>, dest: string, opts: ApplyOptions): Promise<ApplyResult> {
+export async function applyLayer(tar: Readable | AsyncIterable<Uint8Array>, dest: string, opts: ApplyOptions): Promise<ApplyResult> {
   const root = fs.realpathSync(dest);
   const hash = crypto.createHash('sha256');
   const writer = new LayerWriter(root, opts);
   const parser = new TarParser(writer);
   try {
-    for await (const chunk of tar as AsyncIterable<Buffer>) {
+    for await (const c of tar as AsyncIterable<Uint8Array>) {
+      const chunk = Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength);
       hash.update(chunk);
       if (!parser.ended) parser.push(chunk);
     }
