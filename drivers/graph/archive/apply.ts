@@ -26,7 +26,7 @@ export const OVERLAY_OPAQUE_XATTR = 'trusted.overlay.opaque';
 export type WhiteoutFormat = 'overlay' | 'aufs';
 
 export interface ApplyOptions {
-  files: Pick<FilesApi, 'mknod' | 'setXattr'>;
+  files: Pick<FilesApi, 'mknod' | 'setXattr' | 'listXattrs' | 'removeXattr'>;
   whiteouts: WhiteoutFormat;
   /** xattr that marks an opaque directory ('trusted.overlay.opaque' unless userxattr). */
   opaqueXattr?: string;
@@ -111,19 +111,17 @@ class LayerWriter implements TarSink {
         this.fdEntry = e;
         return;
       case 'dir': {
-        let exists = false;
         try {
           fs.mkdirSync(abs, 0o700);
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
           const st = fs.lstatSync(abs);
-          if (st.isDirectory()) exists = true;
+          if (st.isDirectory()) this.dropStaleXattrs(abs, e);
           else {
             this.removePath(abs, rel);
             fs.mkdirSync(abs, 0o700);
           }
         }
-        void exists;
         this.safeDirs.add(rel);
         this.dirMeta(abs, e);
         return;
@@ -188,7 +186,8 @@ class LayerWriter implements TarSink {
     try {
       return make();
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const e = err as { code?: string; errnoName?: string };
+      if (e.code !== 'EEXIST' && e.errnoName !== 'EEXIST') throw err;
       this.removePath(abs, rel);
       return make();
     }
@@ -268,6 +267,14 @@ class LayerWriter implements TarSink {
       } else if (this.safeDirs.has(rel)) {
         this.removeOlderChildren(abs, rel);
       }
+    }
+  }
+
+  /** A directory kept from below gets exactly the entry's xattrs (moby only adds; we replace). */
+  private dropStaleXattrs(abs: string, e: TarEntry): void {
+    for (const name of this.opts.files.listXattrs(abs)) {
+      if (name.startsWith('trusted.overlay.') || name.startsWith('user.overlay.')) continue;
+      if (!e.xattrs?.has(name)) this.opts.files.removeXattr(abs, name);
     }
   }
 

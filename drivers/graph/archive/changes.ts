@@ -3,7 +3,9 @@
 //  - overlayChanges: walk only the upper dir; 0/0 char devices are deletions, names present in a
 //    lower layer are modifications, the rest additions (overlay2's Changes).
 //  - naiveChanges: compare two full trees by metadata (vfs, and overlay2 when `parent` is not the
-//    direct parent). Directory size/mtime are not a change (moby#9874); xattrs are.
+//    direct parent). Unlike moby (#9874) a directory whose mtime alone changed is reported as
+//    modified: the naive Diff must carry it for apply(diff(x)) to reproduce x exactly. Directory
+//    sizes are ignored (they depend on the file system's history); xattrs count.
 
 import fs from 'node:fs';
 import { ChangeKind, type LayerChange } from '../../../core/driver/graph-driver.js';
@@ -109,7 +111,8 @@ export function naiveChanges(newRoot: string, oldRoot: string | undefined, files
         continue;
       }
       const differs = ns.mode !== os.mode || ns.uid !== os.uid || ns.gid !== os.gid || ns.rdev !== os.rdev ||
-        (!ns.isDirectory() && (ns.size !== os.size || Math.floor(ns.mtimeMs / 1000) !== Math.floor(os.mtimeMs / 1000) ||
+        Math.floor(ns.mtimeMs / 1000) !== Math.floor(os.mtimeMs / 1000) ||
+        (!ns.isDirectory() && (ns.size !== os.size ||
           (ns.isSymbolicLink() && fs.readlinkSync(`${newRoot}${path}`) !== fs.readlinkSync(`${oldRoot}${path}`)))) ||
         !sameXattrs(`${newRoot}${path}`, `${oldRoot}${path}`, files);
       if (differs) changes.push({ path, kind: ChangeKind.Modify });
