@@ -16,6 +16,7 @@ import type { FilesApi } from '../../../core/kernel/index.js';
 import { ForbiddenError, InvalidArgumentError, withContext } from '../../../core/errors.js';
 import { cleanEntryName, hardlinkTarget, symlinkTargetInside } from './layer-path.js';
 import { TarParser, type TarSink } from './tar-parser.js';
+import { OffThreadSha256 } from './digest-worker.js';
 import type { TarEntry } from './tar-format.js';
 
 export const WHITEOUT_PREFIX = '.wh.';
@@ -40,6 +41,9 @@ export interface ApplyResult {
   entries: number;
 }
 
+/** Streams larger than this hash on the digest worker (a worker round trip costs ~1 ms). */
+const OFF_THREAD_AFTER = 8 << 20;
+
 const O_CREATE_FILE = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
 const euid = process.geteuid?.() ?? 0;
 const egid = process.getegid?.() ?? 0;
@@ -47,22 +51,49 @@ const egid = process.getegid?.() ?? 0;
 /** Apply `tar` to the existing directory `dest`. On error the caller removes what was written. */
 export async function applyLayer(tar: Readable | AsyncIterable<Uint8Array>, dest: string, opts: ApplyOptions): Promise<ApplyResult> {
   const root = fs.realpathSync(dest);
-  const hash = crypto.createHash('sha256');
+  // Small layers hash inline; past a few MiB the digest moves to the worker so hashing and
+  // writing use both cores (the hash state cannot move, so the switch is made up front when the
+  // caller knows the size, or after the first chunks otherwise).
+  let inline: crypto.Hash | null = crypto.createHash('sha256');
+  let offThread: OffThreadSha256 | null = null;
+  const pending: Buffer[] = [];
+  let seen = 0;
   const writer = new LayerWriter(root, opts);
   const parser = new TarParser(writer);
+  let diffId: string;
   try {
     for await (const c of tar as AsyncIterable<Uint8Array>) {
       const chunk = Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength);
-      hash.update(chunk);
+      seen += chunk.length;
+      // Write first, then hand the chunk to the hasher (which may take it without a copy).
       if (!parser.ended) parser.push(chunk);
+      if (offThread) {
+        const wait = offThread.update(chunk);
+        if (wait) await wait;
+      } else if (seen <= OFF_THREAD_AFTER) {
+        pending.push(chunk);
+      } else {
+        // Large stream: replay what was seen into the worker and continue there.
+        offThread = new OffThreadSha256();
+        for (const p of pending) offThread.update(p);
+        pending.length = 0;
+        offThread.update(chunk);
+        inline = null;
+      }
     }
     parser.finish();
     writer.finish();
+    if (offThread) diffId = await offThread.digest();
+    else {
+      for (const p of pending) inline!.update(p);
+      diffId = inline!.digest('hex');
+    }
   } catch (e) {
     writer.abort();
+    offThread?.abort();
     throw withContext(`apply layer to ${dest}`, e);
   }
-  return { size: writer.size, diffId: `sha256:${hash.digest('hex')}`, entries: parser.entryCount };
+  return { size: writer.size, diffId: `sha256:${diffId}`, entries: parser.entryCount };
 }
 
 interface DirTime { abs: string; mtime: number }

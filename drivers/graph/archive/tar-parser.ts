@@ -85,7 +85,7 @@ export class TarParser {
         }
         case 'meta': {
           const take = Math.min(this.remain, n - off);
-          if (take > 0) this.metaBuf.push(chunk.subarray(off, off + take));
+          if (take > 0) this.metaBuf.push(Buffer.from(chunk.subarray(off, off + take))); // copied: the caller may hand the chunk on
           this.remain -= take;
           off += take;
           if (this.remain > 0) return;
