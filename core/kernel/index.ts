@@ -18,6 +18,9 @@ import {
   unmountIfMounted,
 } from './mount.js';
 import type { Firewall } from './firewall/firewall.js';
+import { linksIn, type Links } from './netlink/index.js';
+import * as netnsModule from './netns.js';
+import { sysctlApi, type SysctlApi } from './sysctl.js';
 
 export const mountApi = {
   mount,
@@ -36,12 +39,43 @@ export const mountApi = {
 };
 export type MountApi = typeof mountApi;
 
+export const netnsApi = {
+  create: netnsModule.createNetns,
+  open: netnsModule.openNetns,
+  delete: netnsModule.deleteNetns,
+  exists: netnsModule.netnsExists,
+  list: netnsModule.listNetns,
+  host: netnsModule.hostNetns,
+  release: netnsModule.releaseNetns,
+  withNetns: netnsModule.withNetns,
+  bindSocket: netnsModule.bindSocketInNetns,
+  boundPort: netnsModule.boundPort,
+};
+export type NetnsApi = typeof netnsApi;
+export type { Netns } from './netns.js';
+export type { Links } from './netlink/index.js';
+
 export interface Kernel {
   mounts: MountApi;
+  /** Links, addresses, routes, neighbours, FDB of the daemon's own netns (netlink/index.ts). */
+  links: Links;
+  /** The same operations inside another netns (socket cached per netns). */
+  linksIn(ns: netnsModule.Netns): Links;
+  /** Named namespaces (ip netns compatible), sync windows, sockets bound inside (netns.ts). */
+  netns: NetnsApi;
+  /** /proc/sys per netns (sysctl.ts). */
+  sysctl: SysctlApi;
   /** Chosen once by createFirewall() (firewall/select.ts); absent when tsd runs without one. */
   firewall?: Firewall;
 }
 
 export function createKernel(opts: { firewall?: Firewall } = {}): Kernel {
-  return { mounts: mountApi, ...(opts.firewall ? { firewall: opts.firewall } : {}) };
+  return {
+    mounts: mountApi,
+    links: linksIn(),
+    linksIn,
+    netns: netnsApi,
+    sysctl: sysctlApi,
+    ...(opts.firewall ? { firewall: opts.firewall } : {}),
+  };
 }

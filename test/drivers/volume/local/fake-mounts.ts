@@ -48,6 +48,7 @@ export function createFakeMounts(filesystems = ['tmpfs', 'ext4', 'xfs', 'nfs', '
     mountsUnder: (p, table = fake.table) => mountsUnder(p, table),
     supportedFilesystems: () => new Set(filesystems),
   };
-  fake.kernel = { mounts };
+  // Only mounts is faked: the volume driver touches nothing else of the kernel facade.
+  fake.kernel = { mounts } as Partial<Kernel> as Kernel;
   return fake;
 }
