@@ -7,7 +7,8 @@ import * as dnsPacket from 'dns-packet';
 import { DnsRecords } from '../../../core/dns/records.js';
 import { DnsServer } from '../../../core/dns/server.js';
 import { Forwarder } from '../../../core/dns/forward.js';
-import { FakeUpstream, addrs, query, rcodeOf, tcpAsk, udpAsk, udpRaw } from './helpers.js';
+import { sys, check, AF_INET, SOCK_DGRAM, SOCK_STREAM, SOCK_NONBLOCK, SOCK_CLOEXEC } from '../../../core/kernel/libc.js';
+import { FakeUpstream, addrs, query, rcodeOf, tcpAsk, udpAsk, udpRaw} from './helpers.js';
 
 describe('dns server', function () {
   this.timeout(20000);
@@ -218,3 +219,67 @@ describe('dns server', function () {
     }
   });
 });
+
+describe('dns server: pre-bound sockets and limits', function () {
+  this.timeout(20000);
+
+  it('serves a sandbox on already-bound fds (as bindSocketInNetns hands them over)', async () => {
+    const records = new DnsRecords();
+    records.addNetwork('n');
+    records.addEndpoint({ networkId: 'n', sandboxId: 'sb', name: 'api', ipv4: '10.5.0.2' });
+    const forwarder = new Forwarder();
+    const server = new DnsServer({ records, forwarder, defaultUpstreams: () => [] });
+    // Bound sockets created outside Node (as core/kernel/netns will hand them over): only fds.
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const udpFd = boundFd(SOCK_DGRAM, port);
+    const tcpFd = boundFd(SOCK_STREAM, port);
+    const uPort = port;
+    const tPort = port;
+    try {
+      await server.attachSandbox('sb', { udp: [{ fd: udpFd, family: 4 }], tcp: [{ fd: tcpFd }] });
+      assert.deepEqual(addrs(await udpAsk(uPort, query('api'))), ['10.5.0.2']);
+      const [viaTcp] = await tcpAsk(tPort, [query('api')]);
+      assert.deepEqual(addrs(viaTcp!), ['10.5.0.2']);
+    } finally {
+      await server.detachSandbox('sb');
+      forwarder.close();
+    }
+  });
+
+  it('a full forwarder answers SERVFAIL at once instead of queueing', async () => {
+    const records = new DnsRecords();
+    const dgram = await import('node:dgram');
+    const black = dgram.createSocket('udp4'); // never answers
+    await new Promise<void>((r) => black.bind(0, '127.0.0.1', r));
+    records.addNetwork('n', { upstreams: [`127.0.0.1:${black.address().port}`] });
+    records.addEndpoint({ networkId: 'n', sandboxId: 'sb', name: 'x', ipv4: '10.5.0.3' });
+    const forwarder = new Forwarder({ maxInFlight: 2, timeoutMs: 3000 });
+    const server = new DnsServer({ records, forwarder, defaultUpstreams: () => [] });
+    const port = await server.listen({ sandboxId: 'sb', address: '127.0.0.1', port: 0 });
+    try {
+      const pending = [udpRaw(port, query('a.example'), 100), udpRaw(port, query('b.example'), 100)];
+      await new Promise((r) => setTimeout(r, 50));
+      const t0 = Date.now();
+      const r = await udpAsk(port, query('c.example'), 1000);
+      assert.equal(rcodeOf(r), 'SERVFAIL');
+      assert.ok(Date.now() - t0 < 500);
+      assert.deepEqual(addrs(await udpAsk(port, query('x'))), ['10.5.0.3']); // local answers unaffected
+      await Promise.all(pending);
+    } finally {
+      await server.close();
+      forwarder.close();
+      black.close();
+    }
+  });
+});
+
+/** socket() + bind() to 127.0.0.1:port through libc, outside Node's handles. */
+function boundFd(type: number, port: number): number {
+  const fd = check(sys.socket(AF_INET, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0) as number, 'socket', 'test');
+  const sa = Buffer.alloc(16);
+  sa.writeUInt16LE(AF_INET, 0);
+  sa.writeUInt16BE(port, 2);
+  Buffer.from([127, 0, 0, 1]).copy(sa, 4);
+  check(sys.bind(fd, sa, 16) as number, 'bind', `127.0.0.1:${port}`);
+  return fd;
+}
