@@ -10,7 +10,7 @@ import { FakeUpstream, addrs, query, rcodeOf, udpAsk, udpRaw } from './helpers.j
 describe('createEmbeddedDns', function () {
   this.timeout(20000);
 
-  it('host with only loopback resolvers → NXDOMAIN; a network's upstreams are used; detach closes and forgets', async () => {
+  it('host with only loopback resolvers → NXDOMAIN; the network upstreams are used; detach closes and forgets', async () => {
     const a = new FakeUpstream('192.0.2.10');
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsd-dns-'));
     const conf = path.join(dir, 'resolv.conf');
