@@ -7,31 +7,42 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { DnsRecords } from '../core/dns/records.js';
-import { DnsServer } from '../core/dns/server.js';
-import { Forwarder } from '../core/dns/forward.js';
 
 const SECONDS = Number(process.env.DNS_SECONDS ?? 10);
+/** Servers are measured alternately this many times; the best run of each counts, losses add up. */
+export const ROUNDS = Number(process.env.DNS_ROUNDS ?? 2);
 const BR = `tsdbdns${process.pid % 10000}`;
 const SERVER = '10.89.0.1';
 const CLIENT = '10.89.0.2';
 const AARDVARK = '/usr/lib/podman/aardvark-dns';
 
-export interface PerfResult { qps: number; sent: number; lost: number; p99ms: number; avgms: number }
+export interface PerfResult { qps: number; sent: number; lost: number; p99ms: number; avgms: number; cpuUs: number }
+
+/** Cumulative CPU seconds (user + system) of a process, from /proc (clock ticks of 10 ms). */
+export function procCpu(pid: number): number {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+
 
 /** Latency is measured at this fixed rate (a saturated run measures the queue, not the server). */
 export const LATENCY_QPS = 5000;
 
 /**
  * Two dnsperf runs against server:port: one at full speed for `seconds` (queries/s, lost, average
- * latency), then `-v` at LATENCY_QPS for 3 s for the p99 (per-query lines go to a file, not a pipe,
+ * latency), then `-v` at LATENCY_QPS for 4 s for the p99 (per-query lines go to a file, not a pipe,
  * so that reading them costs the server nothing).
  */
-export async function dnsperf(o: { server: string; port: number; file: string; seconds: number; local?: string; wrap?: string[] }): Promise<PerfResult> {
+export async function dnsperf(o: { server: string; port: number; file: string; seconds: number; local?: string; wrap?: string[]; cpu: () => number }): Promise<PerfResult> {
+  await dnsperfOnce(o, ['-l', '1']); // warm-up (JIT, caches), not counted
   const full = await dnsperfOnce(o, ['-l', String(o.seconds)]);
-  const lat = await dnsperfOnce(o, ['-l', '3', '-Q', String(LATENCY_QPS), '-v']);
-  return { ...full, p99ms: lat.p99ms };
+  const c0 = o.cpu();
+  const lat = await dnsperfOnce(o, ['-l', '4', '-Q', String(LATENCY_QPS), '-v']);
+  const cpuUs = ((o.cpu() - c0) / Math.max(1, lat.sent - lat.lost)) * 1e6;
+  return { ...full, p99ms: lat.p99ms, cpuUs };
 }
 
 async function dnsperfOnce(o: { server: string; port: number; file: string; local?: string; wrap?: string[] }, extra: string[]): Promise<PerfResult> {
@@ -52,6 +63,7 @@ async function dnsperfOnce(o: { server: string; port: number; file: string; loca
       lost: num(/Queries lost:\s+(\d+)/),
       p99ms: (lat[Math.floor(lat.length * 0.99)] ?? NaN) * 1000,
       avgms: num(/Average Latency \(s\):\s+([\d.]+)/) * 1000,
+      cpuUs: NaN,
     };
   } finally {
     fs.rmSync(out, { force: true });
@@ -64,22 +76,47 @@ export function queryFile(names: string[]): string {
   return f;
 }
 
+/**
+ * Best run by queries/s and the lowest p99, with the losses of every run: on a shared 2-core
+ * machine a single run mostly measures the neighbours.
+ */
+export function best(runs: PerfResult[]): PerfResult {
+  const top = runs.reduce((a, b) => (b.qps > a.qps ? b : a));
+  return {
+    ...top,
+    p99ms: Math.min(...runs.map((r) => r.p99ms)),
+    cpuUs: Math.min(...runs.map((r) => r.cpuUs)),
+    lost: runs.reduce((n, r) => n + r.lost, 0),
+    sent: runs.reduce((n, r) => n + r.sent, 0),
+  };
+}
+
 const ipOf = (i: number) => `10.90.${(i >> 8) & 255}.${i & 255}`;
-export const fmt = (r: PerfResult) => `${r.qps.toFixed(0).padStart(7)} q/s  lost ${String(r.lost).padStart(5)}/${r.sent}  avg ${r.avgms.toFixed(2)} ms (saturated)  p99 ${r.p99ms.toFixed(2)} ms (at ${LATENCY_QPS} q/s)`;
+export const fmt = (r: PerfResult) => `${r.qps.toFixed(0).padStart(7)} q/s  lost ${String(r.lost).padStart(5)}/${r.sent}  avg ${r.avgms.toFixed(2)} ms (saturated)  p99 ${r.p99ms.toFixed(2)} ms, server CPU ${r.cpuUs.toFixed(1)} µs/query (at ${LATENCY_QPS} q/s)`;
+
+/** Start bench/dns-serve.js (tsd's resolver alone in a process); resolves with its port and pid. */
+export async function startTsd(address: string, n: number, aliases = false): Promise<{ port: number; pid: number; stop: () => Promise<void> }> {
+  const child = execa(process.execPath, [path.join(path.dirname(fileURLToPath(import.meta.url)), 'dns-serve.js'), address, String(n), aliases ? '1' : '0'], { reject: false });
+  const port = await new Promise<number>((res, rej) => {
+    child.stdout!.on('data', (d: Buffer) => { const m = /port (\d+)/.exec(d.toString()); if (m) res(Number(m[1])); });
+    void child.then((r) => rej(new Error(`dns-serve exited: ${r.stderr}`)));
+  });
+  return {
+    port,
+    pid: child.pid!,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await child;
+    },
+  };
+}
 
 async function benchTsd(n: number, file: string): Promise<PerfResult> {
-  const records = new DnsRecords();
-  records.addNetwork('bench');
-  records.addEndpoint({ networkId: 'bench', sandboxId: 'client', name: 'client', ipv4: CLIENT });
-  for (let i = 0; i < n; i++) records.addEndpoint({ networkId: 'bench', sandboxId: `c${i}`, name: `c${i}`, ipv4: ipOf(i) });
-  const forwarder = new Forwarder();
-  const server = new DnsServer({ records, forwarder, defaultUpstreams: () => [] });
+  const tsd = await startTsd(SERVER, n);
   try {
-    const port = await server.listen({ sandboxId: 'client', address: SERVER, port: 0 });
-    return await dnsperf({ server: SERVER, port, file, seconds: SECONDS, local: CLIENT });
+    return await dnsperf({ server: SERVER, port: tsd.port, file, seconds: SECONDS, local: CLIENT, cpu: () => procCpu(tsd.pid) });
   } finally {
-    await server.close();
-    forwarder.close();
+    await tsd.stop();
   }
 }
 
@@ -104,7 +141,8 @@ async function benchAardvark(n: number, file: string): Promise<PerfResult | unde
       if (r.stdout.trim() === ipOf(0)) break;
       await new Promise((res) => setTimeout(res, 100));
     }
-    return await dnsperf({ server: SERVER, port, file, seconds: SECONDS, local: CLIENT });
+    const p = pid;
+    return await dnsperf({ server: SERVER, port, file, seconds: SECONDS, local: CLIENT, cpu: () => (p ? procCpu(p) : NaN) });
   } finally {
     if (pid) {
       try { process.kill(pid, 'SIGTERM'); } catch { /* gone */ }
@@ -121,13 +159,20 @@ async function main(): Promise<void> {
     await execa('ip', ['addr', 'add', `${SERVER}/24`, 'dev', BR]);
     await execa('ip', ['addr', 'add', `${CLIENT}/24`, 'dev', BR]);
     await execa('ip', ['link', 'set', BR, 'up']);
-    console.log(`dnsperf -c 10 -q 200 -l ${SECONDS}, A queries cycling over every record; nproc ${os.cpus().length}; load ${os.loadavg()[0]!.toFixed(2)}`);
+    console.log(`dnsperf -c 10 -q 200 -l ${SECONDS}, best of ${ROUNDS} alternating runs, A queries cycling over every record; nproc ${os.cpus().length}; load ${os.loadavg()[0]!.toFixed(2)}`);
     for (const n of [10, 10_000]) {
       const names = Array.from({ length: n }, (_, i) => `c${i}`);
       const file = queryFile(names);
       try {
-        const tsd = await benchTsd(n, file);
-        const aa = await benchAardvark(n, file);
+        const tsdRuns: PerfResult[] = [];
+        const aaRuns: PerfResult[] = [];
+        for (let round = 0; round < ROUNDS; round++) {
+          tsdRuns.push(await benchTsd(n, file));
+          const r = await benchAardvark(n, file);
+          if (r) aaRuns.push(r);
+        }
+        const tsd = best(tsdRuns);
+        const aa = aaRuns.length ? best(aaRuns) : undefined;
         console.log(`${String(n).padStart(6)} records  tsd       ${fmt(tsd)}`);
         if (aa) {
           console.log(`${String(n).padStart(6)} records  aardvark  ${fmt(aa)}`);
