@@ -12,15 +12,21 @@ import type { DriverContext } from './driver/context.js';
 import { DriverRegistry } from './driver/registry.js';
 import { lockFile, type FileLock } from './kernel/flock.js';
 import { createKernel, type Kernel } from './kernel/index.js';
-import { netnsPins } from './kernel/netns-pin.js';
 import { createLogger, type Logger, type LogSink } from './log.js';
-import { noopDnsRegistry, noopSandboxNetworking } from './service/hooks.js';
+import { noopDnsRegistry, type DnsRegistry } from './service/hooks.js';
+import { createKernelNetnsProvider } from './sandbox/kernel-netns-provider.js';
+import { createKernelSandboxNetworking } from './sandbox/kernel-sandbox-networking.js';
+import { createEmbeddedDns } from './dns/index.js';
+import { createEmbeddedDnsRegistry } from './sandbox/embedded-dns-registry.js';
 import { createServices, type Services } from './service/index.js';
 import { openStore, type StoreConfig } from './store/open.js';
 import { scopeStore } from './store/scoped.js';
 import type { Store } from './store/store.js';
 import { createFirewall } from './kernel/firewall/select.js';
 import { createNoneDriver } from '../drivers/network/none/index.js';
+import { BRIDGE_DRIVER_ALIASES, createBridgeDriver } from '../drivers/network/bridge/index.js';
+import { createHostDriver, HOST_DRIVER_ALIASES } from '../drivers/network/host/index.js';
+import { createMacvlanDriver, MACVLAN_DRIVER_ALIASES } from '../drivers/network/macvlan/index.js';
 import { createNullIpam } from '../drivers/ipam/null/index.js';
 import { createDefaultIpamDriver, DEFAULT_IPAM_ALIASES } from '../drivers/ipam/default/index.js';
 import { createLocalVolumeDriver, LOCAL_VOLUME_DRIVER_ALIASES } from '../drivers/volume/local/local-driver.js';
@@ -45,11 +51,27 @@ export interface StartOptions {
 }
 
 /** Register every built-in driver this build has. Each gets its own context. */
-function registerBuiltinDrivers(registry: DriverRegistry, ctx: (name: string) => DriverContext, config: TsdConfig): void {
+/**
+ * Register every built-in driver this build has. Each gets its own context. Returns the startup
+ * reconcile steps of the drivers that keep kernel state (links, rules, mounts), run before the
+ * services reconcile their records.
+ */
+function registerBuiltinDrivers(registry: DriverRegistry, ctx: (name: string) => DriverContext, config: TsdConfig): Array<[string, () => Promise<unknown>]> {
+  const bridge = createBridgeDriver(ctx('tsd-bridge'));
+  const macvlan = createMacvlanDriver(ctx('tsd-macvlan'));
+  const local = createLocalVolumeDriver(ctx('tsd-local'));
+  registry.register('NetworkDriver', bridge, BRIDGE_DRIVER_ALIASES);
+  registry.register('NetworkDriver', createHostDriver(ctx('tsd-host')), HOST_DRIVER_ALIASES);
+  registry.register('NetworkDriver', macvlan, MACVLAN_DRIVER_ALIASES);
   registry.register('NetworkDriver', createNoneDriver(), ['null']);
   registry.register('IpamDriver', createNullIpam());
   registry.register('IpamDriver', createDefaultIpamDriver(ctx('tsd-ipam'), { defaultPools: config.defaultAddressPools }), DEFAULT_IPAM_ALIASES);
-  registry.register('VolumeDriver', createLocalVolumeDriver(ctx('tsd-local')), LOCAL_VOLUME_DRIVER_ALIASES);
+  registry.register('VolumeDriver', local, LOCAL_VOLUME_DRIVER_ALIASES);
+  return [
+    ['tsd-bridge', () => bridge.restore()],
+    ['tsd-macvlan', () => macvlan.reconcile()],
+    ['tsd-local', () => local.reconcile()],
+  ];
 }
 
 /**
@@ -124,15 +146,25 @@ export async function startDaemon(config: TsdConfig, opts: StartOptions = {}): P
       fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
       return { log: log.child({ driver: name }), store: scopeStore(store, `drivers/${name}/`), kernel, dataDir, config: config.drivers[name] ?? {} };
     };
-    registerBuiltinDrivers(registry, driverCtx, config);
-    for (const d of registry.listBuiltins('VolumeDriver')) {
-      if (d.reconcile) log.info('volume driver reconciled', { driver: d.name, ...(await d.reconcile()) });
+    for (const [driver, reconcile] of registerBuiltinDrivers(registry, driverCtx, config)) {
+      try {
+        log.info('driver reconciled', { driver, report: await reconcile() });
+      } catch (e) {
+        // One driver's broken state must not keep the daemon (and every other network) down.
+        log.error('driver reconcile failed', { driver, err: e });
+      }
+    }
+
+    let dns: DnsRegistry = noopDnsRegistry;
+    if (config.dns) {
+      const embedded = createEmbeddedDns({ log: log.child({ component: 'dns' }) });
+      cleanup.push(() => embedded.close());
+      dns = createEmbeddedDnsRegistry(embedded, kernel, log.child({ component: 'dns' }));
     }
 
     const services = createServices({
-      store, registry, log, netns: netnsPins,
-      // TODO(#4): the kernel layer's SandboxNetworking (move/rename/address/route) and core/dns's registry.
-      sandboxNetworking: noopSandboxNetworking, dns: noopDnsRegistry,
+      store, registry, log, netns: createKernelNetnsProvider(),
+      sandboxNetworking: createKernelSandboxNetworking(kernel), dns,
       dataRoot: config.dataRoot, execRoot: config.execRoot, embeddedDns: config.dns,
     });
     await services.reconcile();

@@ -41,6 +41,12 @@ export interface DnsRecord {
   networkId: string;
   endpointId: string;
   sandboxId: string;
+  /** Where the sandbox's resolver sockets live (127.0.0.11:53 inside this netns). */
+  netnsPath: string;
+  /** Internal networks never forward to upstreams. */
+  internal: boolean;
+  /** Per-network upstream servers (the network's dns option), if any. */
+  upstreams?: string[];
   /** Primary name (the sandbox name) and any aliases. */
   names: string[];
   /** Plain IPs. */
@@ -53,6 +59,10 @@ export interface DnsRegistry {
   add(record: DnsRecord): Promise<void>;
   /** Idempotent. */
   remove(networkId: string, endpointId: string): Promise<void>;
+  /** The sandbox is going away: close its resolver sockets. Idempotent. */
+  removeSandbox?(sandboxId: string): Promise<void>;
+  /** The network is going away: forget its table. Idempotent. */
+  removeNetwork?(networkId: string): Promise<void>;
 }
 
 export interface NetnsProvider {

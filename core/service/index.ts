@@ -54,7 +54,7 @@ export function createServices(o: ServicesOptions): Services {
     log: o.log.child({ service: 'networks' }), ...(o.defaultNetworkDriver ? { defaultDriver: o.defaultNetworkDriver } : {}),
   });
   const sandboxes = new SandboxService({
-    records, networks, netns: o.netns, files, netnsDir: path.join(o.execRoot, 'netns'), log: o.log.child({ service: 'sandboxes' }),
+    records, networks, netns: o.netns, dns: o.dns, files, netnsDir: path.join(o.execRoot, 'netns'), log: o.log.child({ service: 'sandboxes' }),
   });
   const volumes = new VolumeService({
     records, registry: o.registry, log: o.log.child({ service: 'volumes' }), ...(o.defaultVolumeDriver ? { defaultDriver: o.defaultVolumeDriver } : {}),

@@ -365,6 +365,7 @@ export class NetworkService {
     if (errors.length && !force) throw new MultiError(`remove network ${n.name}`, errors);
     if (errors.length) this.d.log.warn('network removed with errors (forced)', { network: n.name, err: new MultiError('teardown', errors) });
     await this.d.records.deleteNetwork(n);
+    await this.d.dns.removeNetwork?.(n.id);
     this.d.log.info('network removed', { network: n.name, id: n.id });
   }
 
@@ -461,7 +462,7 @@ export class NetworkService {
       });
       undo.push(`detach ${ep.ifname} from sandbox`, () => this.d.sandboxNetworking.detach({ netnsPath: sb.netnsPath, ifname: ep.ifname, networkId: n.id, endpointId: ep.id }));
       await this.d.dns.add({
-        networkId: n.id, endpointId: ep.id, sandboxId: sb.id, names: [sb.name, ...ep.aliases],
+        networkId: n.id, endpointId: ep.id, sandboxId: sb.id, netnsPath: sb.netnsPath, internal: n.internal, names: [sb.name, ...ep.aliases],
         ipv4: ep.ipv4 ? [ipOf(ep.ipv4)] : [], ipv6: ep.ipv6 ? [ipOf(ep.ipv6)] : [],
       });
       undo.push('remove DNS records', () => this.d.dns.remove(n.id, ep.id));
@@ -560,7 +561,7 @@ export class NetworkService {
    */
   async reconcile(): Promise<{ staleEndpoints: number }> {
     let staleEndpoints = 0;
-    const sandboxes = new Set((await this.d.records.listSandboxes()).map((s) => s.id));
+    const sandboxes = new Map((await this.d.records.listSandboxes()).map((s) => [s.id, s] as const));
     for (const n of await this.d.records.listNetworks()) {
       if (!n.configOnly) {
         try {
@@ -570,7 +571,19 @@ export class NetworkService {
         }
       }
       for (const ep of await this.d.records.networkEndpoints(n.id)) {
-        if (sandboxes.has(ep.sandboxId)) continue;
+        const sb = sandboxes.get(ep.sandboxId);
+        if (sb) {
+          // Name records live in memory: put them back so names resolve again after a restart.
+          try {
+            await this.d.dns.add({
+              networkId: n.id, endpointId: ep.id, sandboxId: sb.id, netnsPath: sb.netnsPath, internal: n.internal,
+              names: [sb.name, ...ep.aliases], ipv4: ep.ipv4 ? [ipOf(ep.ipv4)] : [], ipv6: ep.ipv6 ? [ipOf(ep.ipv6)] : [],
+            });
+          } catch (e) {
+            this.d.log.warn('reconcile: DNS records not restored', { network: n.name, sandbox: sb.name, err: e });
+          }
+          continue;
+        }
         staleEndpoints++;
         await this.lock.run(n.id, () => this.teardownEndpoint(n, ep, true, { netnsPath: '' } as SandboxRecord));
         this.d.log.warn('reconcile: removed endpoint of a vanished sandbox', { network: n.name, endpoint: ep.id });

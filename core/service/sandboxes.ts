@@ -12,7 +12,7 @@ import { checkFilterKeys, matchLabels, type Filters } from '../model/filters.js'
 import { nameProblem, newId, shortId } from '../model/ids.js';
 import type { ApiSandbox, SandboxRecord } from '../model/sandbox.js';
 import { UndoStack } from '../undo.js';
-import type { NetnsProvider } from './hooks.js';
+import type { DnsRegistry, NetnsProvider } from './hooks.js';
 import type { NetworkService } from './networks.js';
 import type { Records } from './records.js';
 import type { SandboxFiles } from './sandbox-files.js';
@@ -34,6 +34,8 @@ export interface SandboxServiceDeps {
   records: Records;
   networks: NetworkService;
   netns: NetnsProvider;
+  /** Closes the sandbox's resolver sockets on removal (optional: tests without DNS). */
+  dns?: DnsRegistry;
   files: SandboxFiles;
   /** Where tsd pins the namespaces it creates, e.g. /run/tsd/netns. */
   netnsDir: string;
@@ -139,6 +141,7 @@ export class SandboxService {
         if (!(e instanceof NotFoundError)) errors.push(new Error(`disconnect ${ep.networkId.slice(0, 12)}: ${messageOf(e)}`, { cause: e }));
       }
     }
+    try { await this.d.dns?.removeSandbox?.(sb.id); } catch (e) { errors.push(new Error(`close resolver sockets: ${messageOf(e)}`, { cause: e })); }
     if (sb.owned) {
       try { await this.d.netns.remove(sb.netnsPath); } catch (e) { errors.push(new Error(`remove netns ${sb.netnsPath}: ${messageOf(e)}`, { cause: e })); }
     }
