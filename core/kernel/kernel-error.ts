@@ -6,6 +6,8 @@ import { TsdError, type ErrorCode } from '../errors.js';
 
 const errnoNames = new Map<number, string>();
 for (const [name, num] of Object.entries(os.constants.errno)) errnoNames.set(num, name);
+// Node's table lacks some Linux errnos that mount(2) returns.
+if (!errnoNames.has(15)) errnoNames.set(15, 'ENOTBLK');
 
 export function errnoName(errno: number): string {
   return errnoNames.get(errno) ?? `E${errno}`;
@@ -52,6 +54,7 @@ const messages: Record<string, string> = {
   EAFNOSUPPORT: 'Address family not supported by protocol',
   EPROTONOSUPPORT: 'Protocol not supported',
   EMLINK: 'Too many links',
+  ENOTBLK: 'Block device required',
 };
 
 export function strerror(errno: number): string {
@@ -74,6 +77,7 @@ function codeForErrno(name: string): ErrorCode {
     case 'EINVAL':
     case 'ERANGE':
     case 'ENAMETOOLONG':
+    case 'ENOTBLK':
       return 'InvalidArgument';
     case 'EPERM':
     case 'EACCES':

@@ -23,6 +23,13 @@ export const sys = {
   llistxattr: libc.func('intptr_t llistxattr(const char *path, _Out_ void *list, size_t size)'),
   lremovexattr: libc.func('int lremovexattr(const char *path, const char *name)'),
   gettid: libc.func('int gettid(void)'),
+  // sockets bound inside a netns (netns.ts) and the rtnetlink socket (netlink/socket.ts)
+  listen: libc.func('int listen(int fd, int backlog)'),
+  setsockopt: libc.func('int setsockopt(int fd, int level, int name, const void *value, uint32_t len)'),
+  getsockname: libc.func('int getsockname(int fd, _Out_ void *addr, _Inout_ uint32_t *len)'),
+  ioctl: libc.func('int ioctl(int fd, unsigned long request, ...)'),
+  send: libc.func('intptr_t send(int fd, const void *buf, size_t len, int flags)'),
+  recv: libc.func('intptr_t recv(int fd, _Out_ void *buf, size_t len, int flags)'),
 };
 
 export function errno(): number {

@@ -6,8 +6,10 @@
 // the kernel; callers that build long lowerdir chains (overlay2) shorten them first.
 
 import fs from 'node:fs';
+import { execa } from 'execa';
 import { check, sys } from './libc.js';
 import { InvalidArgumentError } from '../errors.js';
+import { KernelError } from './kernel-error.js';
 
 export const MS = {
   RDONLY: 0x1,
@@ -125,6 +127,22 @@ export function mountOverlay(target: string, o: OverlayMountOptions, flags = 0):
   mount('overlay', target, 'overlay', flags, overlayOptionString(o));
 }
 
+/**
+ * Mount overlay with lower/upper/work paths relative to `dir` (moby's mountFrom): a child
+ * `mount(8)` process runs with `dir` as its working directory, because chdir is process-wide in
+ * Node. Used when absolute paths would make the option string longer than a page.
+ */
+export async function mountOverlayFrom(dir: string, target: string, o: OverlayMountOptions, readonly = false): Promise<void> {
+  if (o.lowerdirs.length === 0) throw new InvalidArgumentError(`mount overlay ${target}: no lower directories`);
+  const data = overlayOptionString(o);
+  if (Buffer.byteLength(data) >= 4096) {
+    throw new InvalidArgumentError(`mount overlay ${target}: option string is ${Buffer.byteLength(data)} bytes even with paths relative to ${dir}`);
+  }
+  const args = ['-n', '-i', '-t', 'overlay', '-o', readonly ? `ro,${data}` : data, 'overlay', target];
+  const r = await execa('mount', args, { cwd: dir, reject: false, stdin: 'ignore' });
+  if (r.exitCode !== 0) throw new KernelError('mount overlay', target, 5, String(r.stderr).trim());
+}
+
 export function bindMount(source: string, target: string, opts: { recursive?: boolean; readonly?: boolean } = {}): void {
   mount(source, target, null, MS.BIND | (opts.recursive ? MS.REC : 0));
   if (opts.readonly) {
@@ -210,4 +228,56 @@ export function mountsUnder(prefix: string, table: readonly MountInfo[] = readMo
   return table
     .filter((m) => m.mountPoint === prefix || m.mountPoint.startsWith(p))
     .sort((a, b) => b.mountPoint.length - a.mountPoint.length);
+}
+
+const PROPAGATION_WORDS = new Set(['private', 'rprivate', 'shared', 'rshared', 'slave', 'rslave', 'unbindable', 'runbindable']);
+
+/**
+ * Mount like `mount -t TYPE -o O DEVICE TARGET`: `o` is split into MS_* flags and filesystem data
+ * with parseMountOptions. A bind (`o` has bind/rbind) ignores `type` and data, and applies
+ * read-only/nosuid/… with the second remount call the kernel needs. Propagation words
+ * (shared, rprivate, …) each take their own call after the mount, as mount(8) does. If a later
+ * call fails, the mount made by the first one is undone before the error is thrown.
+ */
+export function mountWithOptions(type: string, device: string, target: string, o = ''): void {
+  const words = o.split(',').map((w) => w.trim()).filter(Boolean);
+  const propagation = words.filter((w) => PROPAGATION_WORDS.has(w)).map((w) => parseMountOptions(w).flags);
+  const { flags, data } = parseMountOptions(words.filter((w) => !PROPAGATION_WORDS.has(w)).join(','));
+  const isBind = (flags & MS.BIND) !== 0;
+  if (isBind) {
+    mount(device, target, null, MS.BIND | (flags & MS.REC));
+  } else {
+    mount(device, target, type, flags & ~MS.REC, data || null);
+  }
+  try {
+    const remountFlags = flags & ~(MS.BIND | MS.REC);
+    if (isBind && remountFlags) mount('', target, null, MS.BIND | MS.REMOUNT | remountFlags);
+    for (const p of propagation) mount('', target, null, p);
+  } catch (e) {
+    unmountIfMounted(target);
+    throw e;
+  }
+}
+
+/**
+ * Filesystem types this kernel can mount: /proc/filesystems, plus filesystem modules that the
+ * kernel would load on demand (/lib/modules/<release>/kernel/fs, when present).
+ */
+export function supportedFilesystems(): Set<string> {
+  const out = new Set<string>();
+  for (const line of fs.readFileSync('/proc/filesystems', 'utf8').split('\n')) {
+    const name = line.split('\t').pop()?.trim();
+    if (name) out.add(name);
+  }
+  try {
+    const release = fs.readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
+    const dir = `/lib/modules/${release}/kernel/fs`;
+    for (const e of fs.readdirSync(dir, { withFileTypes: true, recursive: true })) {
+      const m = /^([a-z0-9_]+)\.ko(\.(xz|gz|zst))?$/.exec(e.name);
+      if (e.isFile() && m?.[1]) out.add(m[1]);
+    }
+  } catch {
+    // No module tree (built-in kernel or container): /proc/filesystems is the whole answer.
+  }
+  return out;
 }

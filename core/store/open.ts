@@ -1,7 +1,8 @@
 // core/store/open.ts — the one place a Store is chosen from configuration. bin/tsd and the tests
 // call openStore(); the embedded (LMDB) and etcd implementations plug in here.
 
-import { NotImplementedError } from '../errors.js';
+import { EtcdStore } from './etcd.js';
+import { LmdbStore } from './lmdb.js';
 import { MemoryStore } from './memory.js';
 import type { Store } from './store.js';
 
@@ -17,7 +18,8 @@ export async function openStore(config: StoreConfig): Promise<Store> {
     case 'memory':
       return new MemoryStore();
     case 'embedded':
+      return LmdbStore.open(config.path);
     case 'etcd':
-      throw new NotImplementedError(`store ${config.kind}: not built yet`);
+      return EtcdStore.open(config);
   }
 }

@@ -1,0 +1,93 @@
+// core/service/hooks.ts — the seams the services call out through, implemented elsewhere:
+//  - SandboxNetworking: after a driver's Join, move the driver's interface into the sandbox's
+//    netns, rename it, set addresses/MAC/routes/gateway (dockerd's job; built on core/kernel).
+//  - DnsRegistry: name records of attached endpoints (core/dns). Records are added before
+//    connect returns and removed before disconnect returns.
+//  - NetnsProvider: create, pin and remove network namespaces for sandboxes (core/kernel).
+// No-op / fake implementations live here too, for tests and for builds without those layers.
+
+import type { JoinResponse } from '../driver/network-driver.js';
+
+export interface SandboxAttachRequest {
+  /** Path of the sandbox's network namespace. */
+  netnsPath: string;
+  sandboxId: string;
+  networkId: string;
+  endpointId: string;
+  /** What the driver's Join returned (interface name, gateway, static routes). */
+  join: JoinResponse;
+  /** Interface name to give it inside the sandbox, e.g. "eth0". */
+  ifname: string;
+  /** CIDRs, "" when none. */
+  ipv4: string;
+  ipv6: string;
+  macAddress: string;
+}
+
+export interface SandboxNetworking {
+  /**
+   * Move `join.interfaceName.srcName` into the sandbox as `ifname` and configure it. Undone by
+   * detach. An empty srcName (drivers with no interface, e.g. none) means nothing to move.
+   */
+  attach(req: SandboxAttachRequest): Promise<void>;
+  /**
+   * Undo attach: remove the interface from the sandbox. Idempotent; succeeds when the netns or
+   * the interface is already gone (host-side cleanup must never depend on the netns).
+   */
+  detach(req: { netnsPath: string; ifname: string; networkId: string; endpointId: string }): Promise<void>;
+}
+
+export interface DnsRecord {
+  networkId: string;
+  endpointId: string;
+  sandboxId: string;
+  /** Primary name (the sandbox name) and any aliases. */
+  names: string[];
+  /** Plain IPs. */
+  ipv4: string[];
+  ipv6: string[];
+}
+
+export interface DnsRegistry {
+  /** Make `names` resolvable on the network; resolves only once they answer. Undone by remove. */
+  add(record: DnsRecord): Promise<void>;
+  /** Idempotent. */
+  remove(networkId: string, endpointId: string): Promise<void>;
+}
+
+export interface NetnsProvider {
+  /** Create a new, empty network namespace pinned at `path` (lo up). Undone by remove. */
+  create(path: string): Promise<void>;
+  /** Pin the network namespace of process `pid` at `path` (so it outlives a PID reuse check). */
+  pinPid(pid: number, path: string): Promise<void>;
+  /** Unpin and delete the file at `path`. Idempotent. */
+  remove(path: string): Promise<void>;
+  /** Whether `path` is a network namespace file. */
+  isNetns(path: string): Promise<boolean>;
+}
+
+export const noopSandboxNetworking: SandboxNetworking = {
+  async attach() {},
+  async detach() {},
+};
+
+export const noopDnsRegistry: DnsRegistry = {
+  async add() {},
+  async remove() {},
+};
+
+/** A DnsRegistry that keeps records in memory (tests assert what was registered and when). */
+export class MemoryDnsRegistry implements DnsRegistry {
+  readonly records = new Map<string, DnsRecord>();
+  async add(record: DnsRecord): Promise<void> {
+    this.records.set(`${record.networkId}/${record.endpointId}`, record);
+  }
+  async remove(networkId: string, endpointId: string): Promise<void> {
+    this.records.delete(`${networkId}/${endpointId}`);
+  }
+  lookup(networkId: string, name: string): string[] {
+    const out: string[] = [];
+    for (const r of this.records.values()) if (r.networkId === networkId && r.names.includes(name)) out.push(...r.ipv4, ...r.ipv6);
+    return out;
+  }
+}

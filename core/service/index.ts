@@ -1,0 +1,71 @@
+// core/service/index.ts — builds the services over one store, registry and set of hooks, and
+// runs their startup reconciliation. core/daemon.ts and the tests construct services only here.
+
+import path from 'node:path';
+import type { DriverRegistry } from '../driver/registry.js';
+import type { Logger } from '../log.js';
+import { scopeStore } from '../store/scoped.js';
+import type { Store } from '../store/store.js';
+import type { DnsRegistry, NetnsProvider, SandboxNetworking } from './hooks.js';
+import { NetworkService } from './networks.js';
+import { Records } from './records.js';
+import { SandboxFiles } from './sandbox-files.js';
+import { SandboxService } from './sandboxes.js';
+import { VolumeService } from './volumes.js';
+
+export interface ServicesOptions {
+  store: Store;
+  registry: DriverRegistry;
+  netns: NetnsProvider;
+  sandboxNetworking: SandboxNetworking;
+  dns: DnsRegistry;
+  log: Logger;
+  /** tsd's data root (sandbox files live under <dataRoot>/sandboxes). */
+  dataRoot: string;
+  /** tsd's run dir (namespaces it creates are pinned under <execRoot>/netns). */
+  execRoot: string;
+  embeddedDns: boolean;
+  hostResolvConf?: string;
+  defaultNetworkDriver?: string;
+  defaultVolumeDriver?: string;
+}
+
+export interface Services {
+  records: Records;
+  networks: NetworkService;
+  sandboxes: SandboxService;
+  volumes: VolumeService;
+  /** Startup repair, sandboxes first (their vanished endpoints), then networks, then volumes. */
+  reconcile(): Promise<void>;
+}
+
+/** The services' key space in the store. */
+export const SERVICES_STORE_PREFIX = 'tsd/';
+
+export function createServices(o: ServicesOptions): Services {
+  const records = new Records(scopeStore(o.store, SERVICES_STORE_PREFIX));
+  const files = new SandboxFiles({
+    root: path.join(o.dataRoot, 'sandboxes'),
+    embeddedDns: o.embeddedDns,
+    hostResolvConf: o.hostResolvConf ?? '/etc/resolv.conf',
+  });
+  const networks = new NetworkService({
+    records, registry: o.registry, sandboxNetworking: o.sandboxNetworking, dns: o.dns, files,
+    log: o.log.child({ service: 'networks' }), ...(o.defaultNetworkDriver ? { defaultDriver: o.defaultNetworkDriver } : {}),
+  });
+  const sandboxes = new SandboxService({
+    records, networks, netns: o.netns, files, netnsDir: path.join(o.execRoot, 'netns'), log: o.log.child({ service: 'sandboxes' }),
+  });
+  const volumes = new VolumeService({
+    records, registry: o.registry, log: o.log.child({ service: 'volumes' }), ...(o.defaultVolumeDriver ? { defaultDriver: o.defaultVolumeDriver } : {}),
+  });
+  return {
+    records, networks, sandboxes, volumes,
+    async reconcile() {
+      const sb = await sandboxes.reconcile();
+      const net = await networks.reconcile();
+      const vol = await volumes.reconcile();
+      o.log.info('reconciled', { sandboxesRemoved: sb.removed.length, staleEndpoints: net.staleEndpoints, volumesMissing: vol.missing.length });
+    },
+  };
+}

@@ -1,0 +1,585 @@
+// core/service/networks.ts — NetworkService: create, inspect, list, remove and prune networks,
+// and connect/disconnect sandboxes (endpoints). It resolves drivers through the DriverRegistry,
+// asks IPAM for pools and addresses, calls the network driver, hands the join result to
+// SandboxNetworking, registers DNS names, and persists — each step pushing its undo, so a
+// failure anywhere leaves the store and the kernel as they were.
+//
+// Teardown (disconnect, rm) runs every step even when one fails, and reports them all. Without
+// `force` a failed teardown keeps the record (steps are idempotent, a retry finishes the job);
+// with `force` the record goes regardless (peers.md #29: "disconnect -f does not help").
+
+import { ConflictError, ForbiddenError, InvalidArgumentError, MultiError, messageOf, withContext } from '../errors.js';
+import type { DriverRegistry } from '../driver/registry.js';
+import { GATEWAY_ADDRESS_TYPE, REQUEST_ADDRESS_TYPE, type IpamDriver } from '../driver/ipam-driver.js';
+import { hasExternalConnectivity, hasGatewayAllocationChecker, type EndpointOptions, type ExposedPort, type IpamData, type NetworkDriver, type PortBinding } from '../driver/network-driver.js';
+import type { Logger } from '../log.js';
+import { ipOf, isIp, isV6, parseCidr, withPrefixOf } from '../model/addr.js';
+import type { EndpointRecord } from '../model/endpoint.js';
+import { checkFilterKeys, matchLabels, matchNotLabels, parseUntil, type Filters } from '../model/filters.js';
+import { nameProblem, newId } from '../model/ids.js';
+import type { ApiNetwork, NetworkRecord, StoredIpamPool } from '../model/network.js';
+import type { SandboxRecord } from '../model/sandbox.js';
+import { UndoStack } from '../undo.js';
+import type { DnsRegistry, SandboxNetworking } from './hooks.js';
+import { KeyedMutex } from './keyed-mutex.js';
+import type { Records } from './records.js';
+import type { SandboxFiles } from './sandbox-files.js';
+
+export interface IpamConfigInput {
+  subnet?: string;
+  ipRange?: string;
+  gateway?: string;
+  auxAddresses?: Record<string, string>;
+}
+
+export interface CreateNetworkInput {
+  name: string;
+  driver?: string;
+  internal?: boolean;
+  attachable?: boolean;
+  ingress?: boolean;
+  enableIpv6?: boolean;
+  configOnly?: boolean;
+  configFrom?: string;
+  ipam?: { driver?: string; options?: Record<string, string>; config?: IpamConfigInput[] };
+  options?: Record<string, string>;
+  labels?: Record<string, string>;
+}
+
+export interface ConnectInput {
+  network: string;
+  sandbox: string;
+  ipv4?: string;
+  ipv6?: string;
+  aliases?: string[];
+  macAddress?: string;
+  driverOpts?: Record<string, string>;
+  /** Ports to publish (Docker's com.docker.network.portmap), handed to ProgramExternalConnectivity. */
+  portBindings?: PortBinding[];
+  exposedPorts?: ExposedPort[];
+}
+
+export interface NetworkServiceDeps {
+  records: Records;
+  registry: DriverRegistry;
+  sandboxNetworking: SandboxNetworking;
+  dns: DnsRegistry;
+  files: SandboxFiles;
+  log: Logger;
+  /** Used when a network is created without --driver. */
+  defaultDriver?: string;
+}
+
+export const DEFAULT_IPAM_DRIVER = 'default';
+export const NETWORK_FILTERS = ['dangling', 'driver', 'id', 'label', 'name', 'scope', 'type'] as const;
+export const NETWORK_PRUNE_FILTERS = ['until', 'label', 'label!'] as const;
+
+function now(): string {
+  return new Date().toISOString();
+}
+
+export class NetworkService {
+  private readonly lock = new KeyedMutex();
+  readonly defaultDriver: string;
+
+  constructor(private readonly d: NetworkServiceDeps) {
+    this.defaultDriver = d.defaultDriver ?? 'bridge';
+  }
+
+  // ---------------------------------------------------------------- create
+
+  async create(input: CreateNetworkInput): Promise<{ record: NetworkRecord; warning: string }> {
+    const bad = nameProblem(input.name);
+    if (bad) throw new InvalidArgumentError(`network name ${JSON.stringify(input.name)}: ${bad}`);
+    // Serialise creates by name so two racing creates of one name cannot both plumb a driver.
+    return this.lock.run(`name:${input.name}`, () => this.createLocked(input));
+  }
+
+  private async createLocked(input: CreateNetworkInput): Promise<{ record: NetworkRecord; warning: string }> {
+    if (await this.d.records.networkNameTaken(input.name)) throw new ConflictError(`network with name ${input.name} already exists`);
+    let ipam = input.ipam ?? {};
+    let options = input.options ?? {};
+    let configFrom = '';
+    if (input.configFrom) {
+      if (input.configOnly) throw new InvalidArgumentError('config-only network cannot be created from another config-only network (ConfigFrom)');
+      const src = await this.d.records.findNetwork(input.configFrom);
+      if (!src.configOnly) throw new InvalidArgumentError(`ConfigFrom: network ${src.name} is not a config-only network`);
+      if (input.ipam?.config?.length || Object.keys(input.options ?? {}).length) {
+        throw new InvalidArgumentError('ConfigFrom: a network created from a config-only network cannot set its own IPAM config or options');
+      }
+      ipam = { driver: src.ipamDriver, options: src.ipamOptions, config: src.pools.map((p) => ({ subnet: p.subnet, ipRange: p.ipRange, gateway: p.gateway, auxAddresses: p.auxAddresses })) };
+      options = src.options;
+      configFrom = src.name;
+    }
+    const configs = ipam.config ?? [];
+    configs.forEach((c, i) => this.checkIpamConfig(c, i));
+    const enableIpv6 = input.enableIpv6 ?? configs.some((c) => c.subnet && isV6(c.subnet));
+    if (!enableIpv6 && configs.some((c) => c.subnet && isV6(c.subnet))) {
+      throw new InvalidArgumentError('IPAM.Config: an IPv6 subnet was given but EnableIPv6 is false');
+    }
+
+    const record: NetworkRecord = {
+      id: newId(),
+      name: input.name,
+      driver: input.configOnly ? 'null' : (input.driver || this.defaultDriver),
+      ipamDriver: ipam.driver || DEFAULT_IPAM_DRIVER,
+      ipamOptions: ipam.options ?? {},
+      scope: 'local',
+      created: now(),
+      enableIpv6,
+      internal: input.internal ?? false,
+      attachable: input.attachable ?? false,
+      ingress: input.ingress ?? false,
+      configOnly: input.configOnly ?? false,
+      configFrom,
+      options,
+      labels: input.labels ?? {},
+      pools: [],
+    };
+
+    if (record.configOnly) {
+      // A config-only network is a stored template: no driver, no IPAM allocation (as Docker).
+      record.pools = configs.map((c) => ({
+        poolId: '', addressSpace: '', subnet: c.subnet ?? '', ipRange: c.ipRange ?? '', gateway: c.gateway ?? '',
+        gatewayReserved: false, auxAddresses: c.auxAddresses ?? {}, v6: !!c.subnet && isV6(c.subnet),
+      }));
+      await this.d.records.createNetwork(record);
+      this.d.log.info('network created', { network: record.name, id: record.id, configOnly: true });
+      return { record, warning: '' };
+    }
+
+    const driver = await this.d.registry.get('NetworkDriver', record.driver);
+    const ipamDriver = await this.d.registry.get('IpamDriver', record.ipamDriver);
+    const caps = await driver.getCapabilities();
+    record.scope = caps.scope;
+
+    await UndoStack.run(async (undo) => {
+      const spaces = await ipamDriver.getDefaultAddressSpaces();
+      const space = caps.scope === 'global' ? spaces.global : spaces.local;
+      let skip = { skipIpv4: false, skipIpv6: false };
+      if (hasGatewayAllocationChecker(driver)) {
+        skip = await driver.gwAllocCheck({ generic: options, enableIpv4: true, enableIpv6, internal: record.internal });
+      }
+      const v4 = configs.filter((c) => !c.subnet || !isV6(c.subnet));
+      const v6 = configs.filter((c) => c.subnet && isV6(c.subnet));
+      // Docker always gives a network an IPv4 pool; IPv6 only when enabled.
+      const wanted: Array<{ c: IpamConfigInput; v6: boolean }> = [
+        ...(v4.length ? v4 : [{}]).map((c) => ({ c, v6: false })),
+        ...(enableIpv6 ? (v6.length ? v6 : [{}]) : []).map((c) => ({ c, v6: true })),
+      ];
+      for (const w of wanted) {
+        record.pools.push(await this.allocatePool(ipamDriver, space, record, w.c, w.v6, w.v6 ? skip.skipIpv6 : skip.skipIpv4, undo));
+      }
+      const toData = (p: StoredIpamPool): IpamData => ({
+        addressSpace: p.addressSpace,
+        pool: p.subnet,
+        ...(p.gateway ? { gateway: withPrefixOf(p.gateway, p.subnet) } : {}),
+        ...(Object.keys(p.auxAddresses).length
+          ? { auxAddresses: Object.fromEntries(Object.entries(p.auxAddresses).map(([k, v]) => [k, withPrefixOf(v, p.subnet)])) }
+          : {}),
+      });
+      await driver.createNetwork({
+        networkId: record.id,
+        options: {
+          generic: options,
+          enableIpv4: true,
+          enableIpv6,
+          internal: record.internal,
+          extra: { name: record.name, labels: record.labels, attachable: record.attachable, ingress: record.ingress },
+        },
+        ipv4Data: record.pools.filter((p) => !p.v6).map(toData),
+        ipv6Data: record.pools.filter((p) => p.v6).map(toData),
+      });
+      undo.push(`delete network ${record.name} in driver ${driver.name}`, () => driver.deleteNetwork(record.id));
+      await this.d.records.createNetwork(record);
+    }).catch((e: unknown) => {
+      throw this.contextual(`create network ${record.name}`, e);
+    });
+    this.d.log.info('network created', { network: record.name, id: record.id, driver: record.driver });
+    return { record, warning: '' };
+  }
+
+  private checkIpamConfig(c: IpamConfigInput, i: number): void {
+    const at = `IPAM.Config[${i}]`;
+    const sub = c.subnet ? parseCidr(c.subnet) : undefined;
+    if (c.subnet && !sub) throw new InvalidArgumentError(`${at}.Subnet: ${JSON.stringify(c.subnet)} is not a valid CIDR`);
+    if (c.ipRange) {
+      const r = parseCidr(c.ipRange);
+      if (!r) throw new InvalidArgumentError(`${at}.IPRange: ${JSON.stringify(c.ipRange)} is not a valid CIDR`);
+      if (!sub) throw new InvalidArgumentError(`${at}.IPRange: needs a Subnet`);
+      if (r.v6 !== sub.v6) throw new InvalidArgumentError(`${at}.IPRange: ${c.ipRange} is not of the subnet's family`);
+    }
+    if (c.gateway) {
+      if (!isIp(c.gateway)) throw new InvalidArgumentError(`${at}.Gateway: ${JSON.stringify(c.gateway)} is not a valid IP address`);
+      if (!sub) throw new InvalidArgumentError(`${at}.Gateway: needs a Subnet`);
+    }
+    for (const [k, v] of Object.entries(c.auxAddresses ?? {})) {
+      if (!isIp(v)) throw new InvalidArgumentError(`${at}.AuxiliaryAddresses.${k}: ${JSON.stringify(v)} is not a valid IP address`);
+      if (!sub) throw new InvalidArgumentError(`${at}.AuxiliaryAddresses: needs a Subnet`);
+    }
+  }
+
+  private async allocatePool(
+    ipam: IpamDriver, space: string, net: NetworkRecord, c: IpamConfigInput, v6: boolean, skipGateway: boolean, undo: UndoStack,
+  ): Promise<StoredIpamPool> {
+    const pool = await ipam.requestPool({ addressSpace: space, pool: c.subnet ?? '', subPool: c.ipRange ?? '', options: net.ipamOptions, v6 });
+    undo.push(`release pool ${pool.pool}`, () => ipam.releasePool(pool.poolId));
+    const stored: StoredIpamPool = {
+      poolId: pool.poolId, addressSpace: space, subnet: pool.pool, ipRange: c.ipRange ?? '', gateway: '',
+      gatewayReserved: false, auxAddresses: {}, v6,
+    };
+    const fromPool = pool.data[GATEWAY_ADDRESS_TYPE];
+    // A driver that skips gateway allocation (macvlan: the gateway is an external router) still
+    // gets the gateway the user configured, reserved so no endpoint takes it (as Docker).
+    if (!skipGateway || c.gateway) {
+      if (!c.gateway && fromPool) {
+        stored.gateway = ipOf(fromPool); // IPAM chose and reserved it already (Docker's semantics)
+      } else {
+        const gw = await ipam.requestAddress({ poolId: pool.poolId, address: c.gateway ?? '', options: { [REQUEST_ADDRESS_TYPE]: GATEWAY_ADDRESS_TYPE } });
+        if (gw.address) {
+          stored.gateway = ipOf(gw.address);
+          stored.gatewayReserved = true;
+          undo.push(`release gateway ${stored.gateway}`, () => ipam.releaseAddress(pool.poolId, stored.gateway));
+        }
+      }
+    }
+    for (const [k, v] of Object.entries(c.auxAddresses ?? {})) {
+      const a = await ipam.requestAddress({ poolId: pool.poolId, address: v, options: {} });
+      const ip = ipOf(a.address || v);
+      stored.auxAddresses[k] = ip;
+      undo.push(`release aux address ${k}=${ip}`, () => ipam.releaseAddress(pool.poolId, ip));
+    }
+    return stored;
+  }
+
+  // ---------------------------------------------------------------- read
+
+  inspectRecord(ref: string): Promise<NetworkRecord> {
+    return this.d.records.findNetwork(ref);
+  }
+
+  async inspect(ref: string): Promise<ApiNetwork> {
+    const n = await this.d.records.findNetwork(ref);
+    return this.toApi(n, await this.d.records.networkEndpoints(n.id));
+  }
+
+  async toApi(n: NetworkRecord, endpoints: readonly EndpointRecord[]): Promise<ApiNetwork> {
+    const containers: ApiNetwork['Containers'] = {};
+    for (const ep of endpoints) {
+      containers[ep.sandboxId] = { Name: ep.name, EndpointID: ep.id, MacAddress: ep.macAddress, IPv4Address: ep.ipv4, IPv6Address: ep.ipv6 };
+    }
+    return {
+      Name: n.name,
+      Id: n.id,
+      Created: n.created,
+      Scope: n.scope,
+      Driver: n.driver,
+      EnableIPv6: n.enableIpv6,
+      IPAM: {
+        Driver: n.ipamDriver,
+        Options: Object.keys(n.ipamOptions).length ? n.ipamOptions : null,
+        Config: n.pools.map((p) => ({
+          ...(p.subnet ? { Subnet: p.subnet } : {}),
+          ...(p.ipRange ? { IPRange: p.ipRange } : {}),
+          ...(p.gateway ? { Gateway: p.gateway } : {}),
+          ...(Object.keys(p.auxAddresses).length ? { AuxiliaryAddresses: p.auxAddresses } : {}),
+        })),
+      },
+      Internal: n.internal,
+      Attachable: n.attachable,
+      Ingress: n.ingress,
+      ConfigFrom: { Network: n.configFrom },
+      ConfigOnly: n.configOnly,
+      Containers: containers,
+      Options: n.options,
+      Labels: n.labels,
+    };
+  }
+
+  async list(filters: Filters = new Map()): Promise<ApiNetwork[]> {
+    const bad = checkFilterKeys(filters, NETWORK_FILTERS);
+    if (bad) throw new InvalidArgumentError(bad);
+    const type = filters.get('type');
+    if (type?.some((t) => t !== 'custom' && t !== 'builtin')) throw new InvalidArgumentError(`invalid filter: 'type'='${type.join(',')}' (must be custom or builtin)`);
+    const dangling = filters.get('dangling');
+    if (dangling?.some((v) => !['true', 'false', '1', '0'].includes(v))) throw new InvalidArgumentError(`invalid filter 'dangling=${dangling.join(',')}'`);
+    const out: ApiNetwork[] = [];
+    const any = (k: string, pred: (v: string) => boolean) => {
+      const vs = filters.get(k);
+      return !vs || vs.length === 0 || vs.some(pred);
+    };
+    for (const n of await this.d.records.listNetworks()) {
+      if (!any('name', (v) => n.name.includes(v))) continue; // Docker: substring match
+      if (!any('id', (v) => n.id.startsWith(v))) continue;
+      if (!any('driver', (v) => n.driver === v)) continue;
+      if (!any('scope', (v) => n.scope === v)) continue;
+      if (!any('type', (v) => v === 'custom')) continue; // tsd has no predefined networks
+      if (!matchLabels(n.labels, filters.get('label'))) continue;
+      const eps = await this.d.records.networkEndpoints(n.id);
+      if (!any('dangling', (v) => (v === 'true' || v === '1') === (eps.length === 0))) continue;
+      out.push(await this.toApi(n, eps));
+    }
+    return out.sort((a, b) => a.Name.localeCompare(b.Name));
+  }
+
+  // ---------------------------------------------------------------- remove
+
+  async remove(ref: string, opts: { force?: boolean } = {}): Promise<void> {
+    const n = await this.d.records.findNetwork(ref);
+    await this.lock.run(n.id, async () => {
+      const eps = await this.d.records.networkEndpoints(n.id);
+      if (eps.length && !opts.force) {
+        throw new ForbiddenError(`error while removing network: network ${n.name} id ${n.id} has active endpoints (${eps.map((e) => e.name).join(', ')})`);
+      }
+      for (const ep of eps) await this.teardownEndpoint(n, ep, true);
+      await this.teardownNetwork(n, !!opts.force);
+      // Forced: the sandboxes that lost an endpoint get their hosts files rewritten.
+      for (const sandboxId of new Set(eps.map((e) => e.sandboxId))) {
+        try {
+          const sb = await this.d.records.findSandbox(sandboxId);
+          this.d.files.updateHosts(sb, await this.d.records.sandboxEndpoints(sb.id));
+        } catch { /* sandbox gone meanwhile: nothing to rewrite */ }
+      }
+    });
+  }
+
+  private async teardownNetwork(n: NetworkRecord, force: boolean): Promise<void> {
+    const errors: unknown[] = [];
+    const step = async (what: string, fn: () => Promise<void>) => {
+      try { await fn(); } catch (e) { errors.push(new Error(`${what}: ${messageOf(e)}`, { cause: e })); }
+    };
+    if (!n.configOnly) {
+      let driver: NetworkDriver | undefined;
+      let ipam: IpamDriver | undefined;
+      await step(`driver ${n.driver}`, async () => { driver = await this.d.registry.get('NetworkDriver', n.driver); });
+      await step(`ipam driver ${n.ipamDriver}`, async () => { ipam = await this.d.registry.get('IpamDriver', n.ipamDriver); });
+      if (driver) await step('delete network in driver', () => driver!.deleteNetwork(n.id));
+      if (ipam) {
+        for (const p of n.pools) {
+          if (p.gatewayReserved) await step(`release gateway ${p.gateway}`, () => ipam!.releaseAddress(p.poolId, p.gateway));
+          for (const [k, ip] of Object.entries(p.auxAddresses)) await step(`release aux address ${k}`, () => ipam!.releaseAddress(p.poolId, ip));
+          await step(`release pool ${p.subnet}`, () => ipam!.releasePool(p.poolId));
+        }
+      }
+    }
+    if (errors.length && !force) throw new MultiError(`remove network ${n.name}`, errors);
+    if (errors.length) this.d.log.warn('network removed with errors (forced)', { network: n.name, err: new MultiError('teardown', errors) });
+    await this.d.records.deleteNetwork(n);
+    this.d.log.info('network removed', { network: n.name, id: n.id });
+  }
+
+  async prune(filters: Filters = new Map()): Promise<string[]> {
+    const bad = checkFilterKeys(filters, NETWORK_PRUNE_FILTERS);
+    if (bad) throw new InvalidArgumentError(bad);
+    let until = Infinity;
+    for (const u of filters.get('until') ?? []) {
+      try { until = Math.min(until, parseUntil(u)); } catch (e) { throw new InvalidArgumentError(messageOf(e)); }
+    }
+    const deleted: string[] = [];
+    for (const n of await this.d.records.listNetworks()) {
+      if (Date.parse(n.created) >= until) continue;
+      if (!matchLabels(n.labels, filters.get('label')) || !matchNotLabels(n.labels, filters.get('label!'))) continue;
+      try {
+        await this.lock.run(n.id, async () => {
+          if ((await this.d.records.networkEndpoints(n.id)).length) return;
+          await this.teardownNetwork(n, false);
+          deleted.push(n.name);
+        });
+      } catch (e) {
+        this.d.log.warn('prune: network not removed', { network: n.name, err: e });
+      }
+    }
+    return deleted;
+  }
+
+  // ---------------------------------------------------------------- connect / disconnect
+
+  async connect(input: ConnectInput): Promise<EndpointRecord> {
+    const n = await this.d.records.findNetwork(input.network);
+    const sb = await this.d.records.findSandbox(input.sandbox);
+    if (n.configOnly) throw new ForbiddenError(`network ${n.name}: a config-only network cannot be connected to`);
+    if (input.ipv4 && (!isIp(input.ipv4) || isV6(input.ipv4))) throw new InvalidArgumentError(`IPv4Address: ${JSON.stringify(input.ipv4)} is not a valid IPv4 address`);
+    if (input.ipv6 && (!isIp(input.ipv6) || !isV6(input.ipv6))) throw new InvalidArgumentError(`IPv6Address: ${JSON.stringify(input.ipv6)} is not a valid IPv6 address`);
+    if (input.ipv6 && !n.enableIpv6) throw new InvalidArgumentError(`IPv6Address: network ${n.name} does not have IPv6 enabled`);
+    if (input.macAddress && !/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(input.macAddress)) {
+      throw new InvalidArgumentError(`MacAddress: ${JSON.stringify(input.macAddress)} is not a valid MAC address`);
+    }
+    for (const a of input.aliases ?? []) {
+      if (!/^[a-zA-Z0-9_.-]{1,253}$/.test(a)) throw new InvalidArgumentError(`Aliases: ${JSON.stringify(a)} is not a valid DNS name`);
+    }
+    return this.lock.runAll([n.id, `sandbox:${sb.id}`], () => this.connectLocked(n, sb, input));
+  }
+
+  private async connectLocked(n: NetworkRecord, sb: SandboxRecord, input: ConnectInput): Promise<EndpointRecord> {
+    const existing = await this.d.records.sandboxEndpoints(sb.id);
+    if (existing.some((e) => e.networkId === n.id)) {
+      throw new ForbiddenError(`endpoint with name ${sb.name} already exists in network ${n.name}`);
+    }
+    const driver = await this.d.registry.get('NetworkDriver', n.driver);
+    const ipam = await this.d.registry.get('IpamDriver', n.ipamDriver);
+    const ep: EndpointRecord = {
+      id: newId(), name: sb.name, networkId: n.id, sandboxId: sb.id, ipv4: '', ipv4PoolId: '', ipv6: '', ipv6PoolId: '',
+      macAddress: input.macAddress ?? '', ifname: '', aliases: input.aliases ?? [], gateway: '', gatewayIpv6: '',
+      driverOpts: input.driverOpts ?? {}, created: now(),
+    };
+    const options: EndpointOptions = {
+      generic: ep.driverOpts,
+      ...(input.portBindings?.length ? { portBindings: input.portBindings } : {}),
+      ...(input.exposedPorts?.length ? { exposedPorts: input.exposedPorts } : {}),
+    };
+    await UndoStack.run(async (undo) => {
+      const v4 = n.pools.filter((p) => !p.v6);
+      const v6 = n.pools.filter((p) => p.v6);
+      ep.ipv4 = await this.reserveAddress(ipam, v4, input.ipv4, (poolId) => (ep.ipv4PoolId = poolId), undo);
+      if (n.enableIpv6) ep.ipv6 = await this.reserveAddress(ipam, v6, input.ipv6, (poolId) => (ep.ipv6PoolId = poolId), undo);
+      const chosen = await driver.createEndpoint({
+        networkId: n.id, endpointId: ep.id,
+        interface: { ...(ep.ipv4 ? { address: ep.ipv4 } : {}), ...(ep.ipv6 ? { addressIpv6: ep.ipv6 } : {}), ...(ep.macAddress ? { macAddress: ep.macAddress } : {}) },
+        options,
+      });
+      undo.push('delete endpoint in driver', () => driver.deleteEndpoint(n.id, ep.id));
+      if (chosen?.macAddress && !ep.macAddress) ep.macAddress = chosen.macAddress;
+      if (chosen?.address && !ep.ipv4) ep.ipv4 = chosen.address;
+      if (chosen?.addressIpv6 && !ep.ipv6) ep.ipv6 = chosen.addressIpv6;
+      // Offer the driver the final name so it can create the interface inside the sandbox.
+      const sandboxIfname = this.nextIfname('eth', existing);
+      const join = await driver.join({ networkId: n.id, endpointId: ep.id, sandboxKey: sb.netnsPath, options, sandboxIfname });
+      undo.push('leave', () => driver.leave(n.id, ep.id));
+      ep.gateway = join.gateway ?? '';
+      ep.gatewayIpv6 = join.gatewayIpv6 ?? '';
+      // No interface (none, host): no name, so detach can never remove someone else's.
+      ep.ifname = !join.interfaceName.srcName ? ''
+        : join.interfaceName.inSandbox ? sandboxIfname
+        : this.nextIfname(join.interfaceName.dstPrefix || 'eth', existing);
+      if (hasExternalConnectivity(driver)) {
+        await driver.programExternalConnectivity({ networkId: n.id, endpointId: ep.id, options });
+        undo.push('revoke external connectivity', () => driver.revokeExternalConnectivity(n.id, ep.id));
+      }
+      await this.d.sandboxNetworking.attach({
+        netnsPath: sb.netnsPath, sandboxId: sb.id, networkId: n.id, endpointId: ep.id, join,
+        ifname: ep.ifname, ipv4: ep.ipv4, ipv6: ep.ipv6, macAddress: ep.macAddress,
+      });
+      undo.push(`detach ${ep.ifname} from sandbox`, () => this.d.sandboxNetworking.detach({ netnsPath: sb.netnsPath, ifname: ep.ifname, networkId: n.id, endpointId: ep.id }));
+      await this.d.dns.add({
+        networkId: n.id, endpointId: ep.id, sandboxId: sb.id, names: [sb.name, ...ep.aliases],
+        ipv4: ep.ipv4 ? [ipOf(ep.ipv4)] : [], ipv6: ep.ipv6 ? [ipOf(ep.ipv6)] : [],
+      });
+      undo.push('remove DNS records', () => this.d.dns.remove(n.id, ep.id));
+      await this.d.records.putEndpoint(ep);
+    }).catch((e: unknown) => {
+      throw this.contextual(`connect ${sb.name} to network ${n.name}`, e);
+    });
+    this.d.files.updateHosts(sb, [...existing, ep]);
+    this.d.log.debug('endpoint attached', { network: n.name, sandbox: sb.name, endpoint: ep.id, ipv4: ep.ipv4 });
+    return ep;
+  }
+
+  /** Reserve an address in the first pool (static when `wanted` is given: the pool containing it). */
+  private async reserveAddress(
+    ipam: IpamDriver, pools: StoredIpamPool[], wanted: string | undefined, setPool: (poolId: string) => void, undo: UndoStack,
+  ): Promise<string> {
+    if (pools.length === 0) {
+      if (wanted) throw new InvalidArgumentError(`address ${wanted}: the network has no pool of that family`);
+      return '';
+    }
+    let lastErr: unknown;
+    for (const p of pools) {
+      try {
+        const a = await ipam.requestAddress({ poolId: p.poolId, address: wanted ?? '', options: {} });
+        if (!a.address) return ''; // null IPAM: no addresses
+        const cidr = a.address.includes('/') ? a.address : withPrefixOf(a.address, p.subnet);
+        setPool(p.poolId);
+        undo.push(`release address ${cidr}`, () => ipam.releaseAddress(p.poolId, ipOf(cidr)));
+        return cidr;
+      } catch (e) {
+        lastErr = e;
+      }
+    }
+    throw lastErr;
+  }
+
+  private nextIfname(prefix: string, existing: readonly EndpointRecord[]): string {
+    const used = new Set(existing.map((e) => e.ifname));
+    for (let i = 0; ; i++) if (!used.has(`${prefix}${i}`)) return `${prefix}${i}`;
+  }
+
+  async disconnect(networkRef: string, sandboxRef: string, opts: { force?: boolean } = {}): Promise<void> {
+    const n = await this.d.records.findNetwork(networkRef);
+    const sb = await this.d.records.findSandbox(sandboxRef);
+    await this.lock.runAll([n.id, `sandbox:${sb.id}`], async () => {
+      const eps = await this.d.records.sandboxEndpoints(sb.id);
+      const ep = eps.find((e) => e.networkId === n.id);
+      if (!ep) throw new ForbiddenError(`sandbox ${sb.name} is not connected to network ${n.name}`);
+      await this.teardownEndpoint(n, ep, !!opts.force, sb);
+      this.d.files.updateHosts(sb, eps.filter((e) => e !== ep));
+    });
+  }
+
+  /** Every host-side step runs even when an earlier one fails (netavark #1451). */
+  private async teardownEndpoint(n: NetworkRecord, ep: EndpointRecord, force: boolean, sbKnown?: SandboxRecord): Promise<void> {
+    const errors: unknown[] = [];
+    const step = async (what: string, fn: () => Promise<void>) => {
+      try { await fn(); } catch (e) { errors.push(new Error(`${what}: ${messageOf(e)}`, { cause: e })); }
+    };
+    let netnsPath = sbKnown?.netnsPath ?? '';
+    if (!sbKnown) await step('find sandbox', async () => { netnsPath = (await this.d.records.findSandbox(ep.sandboxId)).netnsPath; });
+    // DNS first: a removed name must stop resolving before its address can be handed out again.
+    await step('remove DNS records', () => this.d.dns.remove(n.id, ep.id));
+    let driver: NetworkDriver | undefined;
+    let ipam: IpamDriver | undefined;
+    await step(`driver ${n.driver}`, async () => { driver = await this.d.registry.get('NetworkDriver', n.driver); });
+    await step(`ipam driver ${n.ipamDriver}`, async () => { ipam = await this.d.registry.get('IpamDriver', n.ipamDriver); });
+    // Published ports go before the interface (netavark#1482: between the two, DNAT'ed traffic
+    // for the vanished address would follow the default route out of the host).
+    if (driver && hasExternalConnectivity(driver)) {
+      const dr = driver;
+      await step('revoke external connectivity', () => dr.revokeExternalConnectivity(n.id, ep.id));
+    }
+    await step(`detach ${ep.ifname} from sandbox`, () => this.d.sandboxNetworking.detach({ netnsPath, ifname: ep.ifname, networkId: n.id, endpointId: ep.id }));
+    if (driver) {
+      const dr = driver;
+      await step('leave', () => dr.leave(n.id, ep.id));
+      await step('delete endpoint in driver', () => dr.deleteEndpoint(n.id, ep.id));
+    }
+    if (ipam) {
+      const ip = ipam;
+      if (ep.ipv4 && ep.ipv4PoolId) await step(`release ${ep.ipv4}`, () => ip.releaseAddress(ep.ipv4PoolId, ipOf(ep.ipv4)));
+      if (ep.ipv6 && ep.ipv6PoolId) await step(`release ${ep.ipv6}`, () => ip.releaseAddress(ep.ipv6PoolId, ipOf(ep.ipv6)));
+    }
+    if (errors.length && !force) throw new MultiError(`disconnect ${ep.name} from network ${n.name}`, errors);
+    if (errors.length) this.d.log.warn('endpoint removed with errors (forced)', { network: n.name, endpoint: ep.id, err: new MultiError('teardown', errors) });
+    await this.d.records.deleteEndpoint(ep);
+    this.d.log.debug('endpoint detached', { network: n.name, sandbox: ep.name, endpoint: ep.id });
+  }
+
+  // ---------------------------------------------------------------- startup
+
+  /**
+   * Startup repair: endpoints whose sandbox record is gone are torn down (forced), networks
+   * whose driver cannot be resolved are reported. Called once before the API starts.
+   */
+  async reconcile(): Promise<{ staleEndpoints: number }> {
+    let staleEndpoints = 0;
+    const sandboxes = new Set((await this.d.records.listSandboxes()).map((s) => s.id));
+    for (const n of await this.d.records.listNetworks()) {
+      if (!n.configOnly) {
+        try {
+          await this.d.registry.get('NetworkDriver', n.driver);
+        } catch (e) {
+          this.d.log.warn('reconcile: network driver unavailable', { network: n.name, driver: n.driver, err: e });
+        }
+      }
+      for (const ep of await this.d.records.networkEndpoints(n.id)) {
+        if (sandboxes.has(ep.sandboxId)) continue;
+        staleEndpoints++;
+        await this.lock.run(n.id, () => this.teardownEndpoint(n, ep, true, { netnsPath: '' } as SandboxRecord));
+        this.d.log.warn('reconcile: removed endpoint of a vanished sandbox', { network: n.name, endpoint: ep.id });
+      }
+    }
+    return { staleEndpoints };
+  }
+
+  private contextual(context: string, e: unknown): Error {
+    return withContext(context, e);
+  }
+}

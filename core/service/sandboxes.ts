@@ -1,0 +1,168 @@
+// core/service/sandboxes.ts — SandboxService: named sandboxes (network namespaces endpoints
+// join). tsd creates the namespace (pinned under its run dir), pins a running process's by PID,
+// or adopts an existing one by path. It writes the sandbox's resolv.conf/hosts/hostname under
+// the data root. rm disconnects every endpoint first, then removes what tsd owns.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { ConflictError, InvalidArgumentError, MultiError, NotFoundError, messageOf, withContext } from '../errors.js';
+import type { Logger } from '../log.js';
+import { isIp } from '../model/addr.js';
+import { checkFilterKeys, matchLabels, type Filters } from '../model/filters.js';
+import { nameProblem, newId, shortId } from '../model/ids.js';
+import type { ApiSandbox, SandboxRecord } from '../model/sandbox.js';
+import { UndoStack } from '../undo.js';
+import type { NetnsProvider } from './hooks.js';
+import type { NetworkService } from './networks.js';
+import type { Records } from './records.js';
+import type { SandboxFiles } from './sandbox-files.js';
+
+export interface CreateSandboxInput {
+  name: string;
+  /** Adopt this existing netns path instead of creating one. */
+  netnsPath?: string;
+  /** Pin the netns of this running process instead of creating one. */
+  pid?: number;
+  hostname?: string;
+  dns?: string[];
+  dnsSearch?: string[];
+  dnsOptions?: string[];
+  labels?: Record<string, string>;
+}
+
+export interface SandboxServiceDeps {
+  records: Records;
+  networks: NetworkService;
+  netns: NetnsProvider;
+  files: SandboxFiles;
+  /** Where tsd pins the namespaces it creates, e.g. /run/tsd/netns. */
+  netnsDir: string;
+  log: Logger;
+}
+
+export const SANDBOX_FILTERS = ['id', 'name', 'label'] as const;
+
+export class SandboxService {
+  constructor(private readonly d: SandboxServiceDeps) {}
+
+  async create(input: CreateSandboxInput): Promise<SandboxRecord> {
+    const bad = nameProblem(input.name);
+    if (bad) throw new InvalidArgumentError(`sandbox name ${JSON.stringify(input.name)}: ${bad}`);
+    if (input.netnsPath !== undefined && input.pid !== undefined) throw new InvalidArgumentError('NetnsPath and Pid: give at most one');
+    if (input.netnsPath !== undefined && !path.isAbsolute(input.netnsPath)) throw new InvalidArgumentError(`NetnsPath: ${JSON.stringify(input.netnsPath)} is not an absolute path`);
+    if (input.pid !== undefined && (!Number.isInteger(input.pid) || input.pid <= 0)) throw new InvalidArgumentError(`Pid: ${input.pid} is not a process id`);
+    for (const s of input.dns ?? []) if (!isIp(s)) throw new InvalidArgumentError(`Dns: ${JSON.stringify(s)} is not an IP address`);
+    const hostname = input.hostname ?? input.name;
+    if (!/^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$/.test(hostname)) throw new InvalidArgumentError(`Hostname: ${JSON.stringify(hostname)} is not a valid host name`);
+    if (await this.d.records.sandboxNameTaken(input.name)) throw new ConflictError(`sandbox with name ${input.name} already exists`);
+
+    const id = newId();
+    const sb: SandboxRecord = {
+      id, name: input.name, netnsPath: '', owned: true, origin: { kind: 'created' }, hostname,
+      dns: input.dns ?? [], dnsSearch: input.dnsSearch ?? [], dnsOptions: input.dnsOptions ?? [],
+      labels: input.labels ?? {}, created: new Date().toISOString(),
+    };
+    await UndoStack.run(async (undo) => {
+      if (input.netnsPath !== undefined) {
+        if (!(await this.d.netns.isNetns(input.netnsPath))) throw new InvalidArgumentError(`NetnsPath: ${input.netnsPath} is not a network namespace`);
+        sb.netnsPath = input.netnsPath;
+        sb.owned = false;
+        sb.origin = { kind: 'path', path: input.netnsPath };
+      } else {
+        fs.mkdirSync(this.d.netnsDir, { recursive: true, mode: 0o700 });
+        sb.netnsPath = path.join(this.d.netnsDir, shortId(id));
+        if (input.pid !== undefined) {
+          await this.d.netns.pinPid(input.pid, sb.netnsPath);
+          sb.origin = { kind: 'pid', pid: input.pid };
+        } else {
+          await this.d.netns.create(sb.netnsPath);
+        }
+        undo.push(`remove netns ${sb.netnsPath}`, () => this.d.netns.remove(sb.netnsPath));
+      }
+      this.d.files.write(sb, []);
+      undo.push('remove sandbox files', () => this.d.files.remove(id));
+      await this.d.records.createSandbox(sb);
+    }).catch((e: unknown) => {
+      throw withContext(`create sandbox ${input.name}`, e);
+    });
+    this.d.log.info('sandbox created', { sandbox: sb.name, id, netns: sb.netnsPath, origin: sb.origin.kind });
+    return sb;
+  }
+
+  async inspect(ref: string): Promise<ApiSandbox> {
+    return this.toApi(await this.d.records.findSandbox(ref));
+  }
+
+  async toApi(sb: SandboxRecord): Promise<ApiSandbox> {
+    const networks: ApiSandbox['Networks'] = {};
+    for (const ep of await this.d.records.sandboxEndpoints(sb.id)) {
+      let netName = ep.networkId;
+      try { netName = (await this.d.records.findNetwork(ep.networkId)).name; } catch { /* shown by id */ }
+      networks[netName] = {
+        NetworkID: ep.networkId, NetworkName: netName, EndpointID: ep.id, IfName: ep.ifname, IPv4Address: ep.ipv4,
+        IPv6Address: ep.ipv6, MacAddress: ep.macAddress, Gateway: ep.gateway, Aliases: ep.aliases,
+      };
+    }
+    const o = sb.origin;
+    return {
+      Id: sb.id, Name: sb.name, NetnsPath: sb.netnsPath, Owned: sb.owned,
+      Origin: o.kind === 'created' ? 'created' : o.kind === 'pid' ? `pid:${o.pid}` : `path:${o.path}`,
+      Hostname: sb.hostname, Created: sb.created, Labels: sb.labels,
+      ResolvConfPath: this.d.files.resolvConfPath(sb.id), HostsPath: this.d.files.hostsPath(sb.id), Networks: networks,
+    };
+  }
+
+  async list(filters: Filters = new Map()): Promise<ApiSandbox[]> {
+    const bad = checkFilterKeys(filters, SANDBOX_FILTERS);
+    if (bad) throw new InvalidArgumentError(bad);
+    const any = (k: string, pred: (v: string) => boolean) => {
+      const vs = filters.get(k);
+      return !vs || vs.length === 0 || vs.some(pred);
+    };
+    const out: ApiSandbox[] = [];
+    for (const sb of await this.d.records.listSandboxes()) {
+      if (!any('name', (v) => sb.name.includes(v)) || !any('id', (v) => sb.id.startsWith(v))) continue;
+      if (!matchLabels(sb.labels, filters.get('label'))) continue;
+      out.push(await this.toApi(sb));
+    }
+    return out.sort((a, b) => a.Name.localeCompare(b.Name));
+  }
+
+  /** Disconnect every endpoint (forced), then remove the netns tsd owns, the files, the record. */
+  async remove(ref: string): Promise<void> {
+    const sb = await this.d.records.findSandbox(ref);
+    const errors: unknown[] = [];
+    for (const ep of await this.d.records.sandboxEndpoints(sb.id)) {
+      try {
+        await this.d.networks.disconnect(ep.networkId, sb.id, { force: true });
+      } catch (e) {
+        if (!(e instanceof NotFoundError)) errors.push(new Error(`disconnect ${ep.networkId.slice(0, 12)}: ${messageOf(e)}`, { cause: e }));
+      }
+    }
+    if (sb.owned) {
+      try { await this.d.netns.remove(sb.netnsPath); } catch (e) { errors.push(new Error(`remove netns ${sb.netnsPath}: ${messageOf(e)}`, { cause: e })); }
+    }
+    this.d.files.remove(sb.id);
+    await this.d.records.deleteSandbox(sb);
+    if (errors.length) this.d.log.warn('sandbox removed with errors', { sandbox: sb.name, err: new MultiError('teardown', errors) });
+    this.d.log.info('sandbox removed', { sandbox: sb.name, id: sb.id });
+  }
+
+  /**
+   * Startup repair: a sandbox whose namespace is gone (reboot, the adopted process exited) is
+   * removed with all its endpoints, host-side cleanup included. Files are rewritten.
+   */
+  async reconcile(): Promise<{ removed: string[] }> {
+    const removed: string[] = [];
+    for (const sb of await this.d.records.listSandboxes()) {
+      if (await this.d.netns.isNetns(sb.netnsPath)) {
+        this.d.files.write(sb, await this.d.records.sandboxEndpoints(sb.id));
+        continue;
+      }
+      this.d.log.warn('reconcile: sandbox netns is gone; removing the sandbox', { sandbox: sb.name, netns: sb.netnsPath });
+      await this.remove(sb.id);
+      removed.push(sb.name);
+    }
+    return { removed };
+  }
+}

@@ -1,0 +1,108 @@
+// integration/firewall/nftables.test.ts — the nftables backend against the kernel: real traffic
+// (traffic-suite.ts) and the table as `nft -j` shows it: policy and ports are elements, the rules
+// never grow. Runs inside the private namespace of scripts/test-integration.sh.
+
+import assert from 'node:assert/strict';
+import { execa } from 'execa';
+import { createFirewall } from '../../core/kernel/firewall/select.js';
+import { NftablesFirewall } from '../../core/kernel/firewall/nftables/backend.js';
+import { ExecNftTransport } from '../../core/kernel/firewall/nftables/transport-exec.js';
+import { createMemoryLogger, silentLogger } from '../../core/log.js';
+import { net1, trafficSuite, web } from './traffic-suite.js';
+
+interface NftItem { [kind: string]: { name?: string; elem?: unknown[]; expr?: unknown[] } }
+
+async function listTable(): Promise<NftItem[] | undefined> {
+  const r = await execa('nft', ['-j', 'list', 'table', 'inet', 'tsd'], { reject: false });
+  if (r.exitCode !== 0) return undefined;
+  return (JSON.parse(String(r.stdout)) as { nftables: NftItem[] }).nftables;
+}
+
+const elems = (t: NftItem[], name: string) => t.find((i) => (i.map ?? i.set)?.name === name)?.[(t.find((i) => i.map?.name === name) ? 'map' : 'set')]?.elem ?? [];
+const ruleCount = (t: NftItem[]) => t.filter((i) => i.rule).length;
+
+describe('firewall nftables (libnftables)', () => {
+  trafficSuite({
+    create: async () => {
+      const log = createMemoryLogger();
+      const fw = await createFirewall({ backend: 'auto' }, { log });
+      assert.equal(fw.backend, 'nftables');
+      assert.ok(log.lines.some((l) => /^firewall backend nftables \(auto\) via libnftables$/.test(String(l.msg))));
+      return fw;
+    },
+    sabotage: async () => {
+      await execa('nft', ['delete', 'element', 'inet', 'tsd', 'pub4any', '{ tcp . 8080 }']);
+    },
+    isClean: async () => (await listTable()) === undefined,
+  });
+});
+
+describe('firewall nftables table contents', () => {
+  let fw: NftablesFirewall;
+  before(async function () {
+    if (process.getuid?.() !== 0) this.skip();
+    fw = (await createFirewall({ backend: 'nftables' }, { log: silentLogger })) as NftablesFirewall;
+    await fw.purge();
+  });
+  after(async () => {
+    await fw?.purge();
+  });
+
+  it('holds networks and ports as elements; rule count is independent of them', async () => {
+    await fw.reload({ networks: [], ports: [] });
+    const empty = await listTable();
+    assert.ok(empty);
+    const rules = ruleCount(empty);
+    await fw.addNetwork({ ...net1, subnets: ['10.71.1.0/24', 'fd71:1::/64'], icc: false });
+    const ports = Array.from({ length: 200 }, (_, i) => ({ ...web, hostPort: 20000 + i, containerPort: 1000 + i }));
+    await fw.publishPorts([...ports, { ...web, hostIp: '127.0.0.1', hostPort: 7000 }, { ...web, proto: 'udp' as const, hostPort: 53, containerIp: 'fd71:1::2', containerPort: 53 }]);
+    const t = await listTable();
+    assert.ok(t);
+    assert.equal(ruleCount(t), rules);
+    assert.equal(elems(t, 'pub4any').length, 200);
+    assert.equal(elems(t, 'pub4').length, 1);
+    assert.equal(elems(t, 'pub6any').length, 1);
+    assert.deepEqual(elems(t, 'bridges'), ['tsdfw-b1']);
+    assert.equal(elems(t, 'noicc').length, 1);
+    assert.equal(elems(t, 'samebr').length, 0);
+    assert.equal(elems(t, 'isolated').length, 1);
+    assert.equal(elems(t, 'masq6').length, 1);
+    const text = String((await execa('nft', ['list', 'map', 'inet', 'tsd', 'pub4any'])).stdout);
+    assert.match(text, /tcp \. 20199 : 10\.71\.1\.2 \. 1199/);
+    await fw.removeNetwork('net1');
+    const after = await listTable();
+    assert.ok(after);
+    for (const s of ['pub4any', 'pub4', 'pub6any', 'bridges', 'noicc', 'isolated', 'masq4', 'masq6', 'net4', 'net6']) assert.deepEqual(elems(after, s), [], s);
+  });
+
+  it('a conflicting batch changes nothing in the kernel', async () => {
+    await fw.addNetwork(net1);
+    await fw.publishPorts([web]);
+    await assert.rejects(fw.publishPorts([{ ...web, hostPort: 8090 }, { ...web, containerPort: 81 }]), { code: 'Conflict' });
+    const t = await listTable();
+    assert.ok(t);
+    assert.equal(elems(t, 'pub4any').length, 1);
+  });
+
+  it('adopts an existing table of its schema on first use (no reload)', async () => {
+    const again = (await createFirewall({ backend: 'nftables' }, { log: silentLogger })) as NftablesFirewall;
+    await again.addNetwork({ ...net1, id: 'other', bridge: 'tsdfw-b9', subnets: ['10.79.0.0/24'] });
+    const t = await listTable();
+    assert.ok(t);
+    assert.equal(elems(t, 'pub4any').length, 1, 'the first instance\'s port is still there');
+    again.close();
+  });
+
+  it('works through a spawned nft as well', async () => {
+    const viaExec = new NftablesFirewall(new ExecNftTransport(), silentLogger);
+    await viaExec.reload({ networks: [net1], ports: [{ ...web, hostPort: 8181 }] });
+    await viaExec.publishPorts([{ ...web, hostPort: 8182 }]);
+    const t = await listTable();
+    assert.ok(t);
+    assert.equal(elems(t, 'pub4any').length, 2);
+    await assert.rejects(viaExec.publishPorts([{ ...web, hostPort: 8182, containerPort: 1 }]), /already published/);
+    await viaExec.purge();
+    assert.equal(await listTable(), undefined);
+    viaExec.close();
+  });
+});

@@ -1,0 +1,209 @@
+// integration/kernel/netlink.test.ts — every rtnetlink object type through `linksIn()`, created in
+// throwaway namespaces and checked with `ip -j` / `bridge -j`; errors carry errno, op and object.
+import assert from 'node:assert/strict';
+import { execa } from 'execa';
+import { KernelError } from '../../core/kernel/kernel-error.js';
+import { linksIn, type Links } from '../../core/kernel/netlink/index.js';
+import { createNetns, deleteNetns, type Netns } from '../../core/kernel/netns.js';
+import { bridgeJson, ipJson, prefix, requireRoot, run } from './helpers.js';
+
+describe('kernel/netlink (real kernel)', function () {
+  // "host" here is a throwaway netns too, so nothing touches the test runner's namespace.
+  const hostName = `${prefix}-nlh`;
+  const sbName = `${prefix}-nls`;
+  let hostNs: Netns;
+  let sbNs: Netns;
+  let host: Links;
+  let sb: Links;
+  const link = <T = any>(name: string, ns = hostName) => ipJson<T[]>(['-d', 'link', 'show', 'dev', name], ns).then((l) => l[0]!);
+
+  before(function () {
+    requireRoot(this);
+    hostNs = createNetns(hostName);
+    sbNs = createNetns(sbName);
+    host = linksIn(hostNs);
+    sb = linksIn(sbNs);
+  });
+  after(async () => {
+    hostNs?.close();
+    sbNs?.close();
+    for (const n of [hostName, sbName]) { deleteNetns(n); await execa('ip', ['netns', 'del', n], { reject: false }); }
+  });
+
+  it('creates a bridge with MTU, MAC, STP off and ageing time; the MTU survives enslaving', async () => {
+    await host.createBridge('br0', { mtu: 1400, mac: '02:00:00:00:00:01', stp: false, ageingTime: 60, up: true, group: 9 });
+    await host.createVeth('vbr', 'vbrp', { mtu: 1500 });
+    await host.setMaster('vbr', 'br0');
+    const l = await link('br0');
+    assert.equal(l.linkinfo.info_kind, 'bridge');
+    assert.equal(l.mtu, 1400);
+    assert.equal(l.address, '02:00:00:00:00:01');
+    assert.equal(l.group, '9');
+    assert.equal(l.linkinfo.info_data.stp_state, 0);
+    assert.equal(l.linkinfo.info_data.ageing_time, 6000);
+    assert.ok(l.flags.includes('UP'));
+    const got = await host.getLink('br0');
+    assert.deepEqual([got.kind, got.mtu, got.mac, got.up, got.group], ['bridge', 1400, '02:00:00:00:00:01', true, 9]);
+    assert.equal((await link('vbr')).master, 'br0');
+  });
+
+  it('creates a veth with the peer inside another netns, and attaches it (rename, address, up, default route)', async () => {
+    await host.createVeth('veth1', 'tmp1', { peerNetns: sbNs, mtu: 1450, mac: '02:00:00:00:01:01', peerMac: '02:00:00:00:01:02', group: 7 });
+    await host.setLink('veth1', { master: 'br0', up: true });
+    assert.equal(await host.findLink('tmp1'), undefined);
+    const peer = await link('tmp1', sbName);
+    assert.equal(peer.mtu, 1450);
+    assert.equal(peer.address, '02:00:00:00:01:02');
+    await sb.setLink('tmp1', { name: 'eth0', up: true });
+    await sb.addAddress('eth0', '10.77.0.2/24');
+    await sb.addAddress('eth0', 'fd77::2/64');
+    await host.addAddress('br0', '10.77.0.1/24');
+    await sb.addRoute({ dst: 'default', gateway: '10.77.0.1' });
+    const eth0 = await link('eth0', sbName);
+    assert.ok(eth0.flags.includes('UP'));
+    const v = await link('veth1');
+    assert.equal(v.master, 'br0');
+    assert.equal(v.group, '7');
+    const addrs = await ipJson(['addr', 'show', 'dev', 'eth0'], sbName);
+    const infos = addrs[0].addr_info.map((a: any) => `${a.local}/${a.prefixlen}`);
+    assert.ok(infos.includes('10.77.0.2/24') && infos.includes('fd77::2/64'), infos.join());
+    // nodad: not tentative
+    assert.ok(!addrs[0].addr_info.some((a: any) => a.local === 'fd77::2' && a.tentative));
+    const routes = await ipJson(['route', 'show', 'default'], sbName);
+    assert.deepEqual([routes[0].gateway, routes[0].dev], ['10.77.0.1', 'eth0']);
+    // the wire works: ping the bridge's address from the sandbox
+    await run('ip', ['netns', 'exec', sbName, 'busybox', 'ping', '-c1', '-W2', '10.77.0.1']);
+    const ours = await sb.listAddresses({ link: 'eth0', family: 4 });
+    assert.deepEqual(ours.map((a) => a.cidr), ['10.77.0.2/24']);
+    const r = await sb.listRoutes({ family: 4 });
+    assert.ok(r.some((x) => x.dst === 'default' && x.gateway === '10.77.0.1'));
+  });
+
+  it('changes MTU, MAC, name, group and master; moves a link between namespaces', async () => {
+    await host.createVeth('chg0', 'chg0p');
+    await host.setMtu('chg0', 1300);
+    await host.setMac('chg0', '02:00:00:00:02:01');
+    await host.setGroup('chg0', 11);
+    await host.rename('chg0', 'chg1');
+    await host.setMaster('chg1', 'br0');
+    let l = await link('chg1');
+    assert.deepEqual([l.mtu, l.address, l.group, l.master], [1300, '02:00:00:00:02:01', '11', 'br0']);
+    await host.noMaster('chg1');
+    await host.setUp('chg1');
+    l = await link('chg1');
+    assert.equal(l.master, undefined);
+    assert.ok(l.flags.includes('UP'));
+    await host.setDown('chg1');
+    assert.ok(!(await link('chg1')).flags.includes('UP'));
+    await host.moveToNetns('chg0p', sbNs);
+    assert.equal((await link('chg0p', sbName)).ifname, 'chg0p');
+    assert.equal(await host.findLink('chg0p'), undefined);
+  });
+
+  it('sets bridge-port flags (hairpin, isolated, learning)', async () => {
+    await host.setBridgePort('veth1', { hairpin: true, isolated: true, learning: false });
+    const ports = await bridgeJson(['-d', 'link', 'show', 'dev', 'veth1'], hostName);
+    assert.equal(ports[0].hairpin, true);
+    assert.equal(ports[0].isolated, true);
+    assert.equal(ports[0].learning, false);
+    await host.setBridgePort('veth1', { hairpin: false, isolated: false, learning: true });
+    const again = await bridgeJson(['-d', 'link', 'show', 'dev', 'veth1'], hostName);
+    assert.deepEqual([again[0].hairpin, again[0].isolated, again[0].learning], [false, false, true]);
+  });
+
+  it('creates a macvlan on a parent, directly inside another netns', async () => {
+    await host.createMacvlan('mv0', 'br0', 'bridge', { netns: sbNs, mtu: 1400 });
+    const l = await link('mv0', sbName);
+    assert.equal(l.linkinfo.info_kind, 'macvlan');
+    assert.equal(l.linkinfo.info_data.mode, 'bridge');
+    assert.equal(l.mtu, 1400);
+    await assert.rejects(host.createMacvlan('mv1', 'br0', 'nope' as any), /mode: "nope" must be one of/);
+  });
+
+  it('refuses a vlan with a typed error naming the missing kernel feature', async () => {
+    await assert.rejects(host.createVlan('vl0', 'br0', { id: 10 }), (e: any) =>
+      e.code === 'NotImplemented' && /CONFIG_VLAN_8021Q/.test(e.message) && e.missingKernelFeature === 'CONFIG_VLAN_8021Q');
+    await assert.rejects(host.createVlan('vl0', 'br0', { id: 5000 }), /id: 5000 must be a VLAN id/);
+  });
+
+  it('creates a vxlan and programs FDB flood entries and a neighbour', async () => {
+    await host.addAddress('br0', '10.78.0.1/24');
+    await host.createVxlan('vx0', { vni: 4242, local: '10.78.0.1', port: 4789, dev: 'br0', learning: false, ttl: 16 });
+    const l = await link('vx0');
+    assert.equal(l.linkinfo.info_kind, 'vxlan');
+    const d = l.linkinfo.info_data;
+    assert.deepEqual([d.id, d.local, d.port, d.learning, d.ttl, d.link], [4242, '10.78.0.1', 4789, false, 16, 'br0']);
+    await host.addFdb('vx0', { mac: '00:00:00:00:00:00', dst: '10.78.0.5', append: true });
+    await host.addFdb('vx0', { mac: '00:00:00:00:00:00', dst: '10.78.0.6', append: true });
+    await host.addFdb('vx0', { mac: '02:00:00:00:03:01', dst: '10.78.0.5' });
+    const fdb = await bridgeJson(['fdb', 'show', 'dev', 'vx0'], hostName);
+    const perm = fdb.filter((f: any) => f.dst).map((f: any) => `${f.mac} ${f.dst}`).sort();
+    assert.deepEqual(perm, ['00:00:00:00:00:00 10.78.0.5', '00:00:00:00:00:00 10.78.0.6', '02:00:00:00:03:01 10.78.0.5']);
+    const ours = (await host.listFdb({ link: 'vx0' })).filter((f) => f.dst);
+    assert.equal(ours.length, 3);
+    assert.ok(ours.every((f) => f.self && f.permanent));
+    await host.deleteFdb('vx0', { mac: '00:00:00:00:00:00', dst: '10.78.0.6' });
+    const after = await bridgeJson(['fdb', 'show', 'dev', 'vx0'], hostName);
+    assert.ok(!after.some((f: any) => f.dst === '10.78.0.6'));
+    // permanent neighbour
+    await host.addNeighbour('br0', '10.78.0.9', '02:00:00:00:03:09');
+    await host.addNeighbour('br0', 'fd78::9', '02:00:00:00:03:0a');
+    const neigh = await ipJson(['neigh', 'show', 'dev', 'br0'], hostName);
+    const n4 = neigh.find((n: any) => n.dst === '10.78.0.9');
+    assert.equal(n4.lladdr, '02:00:00:00:03:09');
+    assert.ok(n4.state.includes('PERMANENT'));
+    assert.ok(neigh.some((n: any) => n.dst === 'fd78::9'));
+    assert.equal((await host.listNeighbours({ link: 'br0', family: 4 })).find((n) => n.address === '10.78.0.9')?.mac, '02:00:00:00:03:09');
+    await host.deleteNeighbour('br0', '10.78.0.9');
+    assert.ok(!(await ipJson(['neigh', 'show', 'dev', 'br0'], hostName)).some((n: any) => n.dst === '10.78.0.9'));
+  });
+
+  it('adds and deletes dev routes and gateway routes, v4 and v6', async () => {
+    await host.addRoute({ dst: '10.90.0.0/16', dev: 'br0' });
+    await host.addRoute({ dst: '10.91.0.0/16', gateway: '10.77.0.2', metric: 50 });
+    await host.addRoute({ dst: 'fd90::/48', dev: 'br0' });
+    const routes = await ipJson(['route', 'show'], hostName);
+    const r1 = routes.find((r: any) => r.dst === '10.90.0.0/16');
+    assert.deepEqual([r1.dev, r1.scope], ['br0', 'link']);
+    const r2 = routes.find((r: any) => r.dst === '10.91.0.0/16');
+    assert.deepEqual([r2.gateway, r2.metric], ['10.77.0.2', 50]);
+    assert.ok((await ipJson(['-6', 'route', 'show'], hostName)).some((r: any) => r.dst === 'fd90::/48'));
+    await assert.rejects(host.addRoute({ dst: '10.90.0.0/16', dev: 'br0' }), /add route 10.90.0.0\/16: File exists \(EEXIST\)/);
+    await host.addRoute({ dst: '10.90.0.0/16', dev: 'veth1', replace: true });
+    assert.equal((await ipJson(['route', 'show', '10.90.0.0/16'], hostName))[0].dev, 'veth1');
+    await assert.rejects(host.addRoute({ dst: '10.96.0.0/16', dev: 'chg1' }), /add route 10.96.0.0\/16: Network is down \(ENETDOWN\): Device for nexthop is not up/);
+    await host.deleteRoute({ dst: '10.91.0.0/16', gateway: '10.77.0.2', metric: 50 });
+    assert.equal(await host.deleteRouteIfExists({ dst: '10.91.0.0/16', gateway: '10.77.0.2', metric: 50 }), false);
+    await host.deleteAddress('br0', '10.78.0.1/24');
+    assert.equal(await host.deleteAddressIfExists('br0', '10.78.0.1/24'), false);
+    assert.ok(!(await ipJson(['route', 'show'], hostName)).some((r: any) => r.dst === '10.91.0.0/16'));
+  });
+
+  it('turns kernel errors into typed errors with errno, operation and object', async () => {
+    const e = await host.createBridge('br0').catch((x) => x);
+    assert.ok(e instanceof KernelError);
+    assert.equal(e.message, 'create bridge br0: File exists (EEXIST)');
+    assert.deepEqual([e.errno, e.errnoName, e.op, e.object, e.code], [17, 'EEXIST', 'create bridge', 'br0', 'Conflict']);
+    await assert.rejects(host.setUp('nosuch0'), /set up nosuch0: No such device \(ENODEV\)/);
+    await assert.rejects(host.getLink('nosuch0'), /link nosuch0: no such link/);
+    await assert.rejects(host.createVeth('way-too-long-name', 'p'), /name: "way-too-long-name" is not a valid interface name/);
+    await assert.rejects(host.createBridge('brx', { mtu: 20 }), /mtu: 20 must be/);
+    await assert.rejects(host.addAddress('br0', '10.0.0.1/40'), /address: "10.0.0.1\/40" is not a valid CIDR/);
+    await assert.rejects(host.deleteLinkGroup(0), /group: 0 must be an integer ≥ 1/);
+  });
+
+  it('deletes one link, idempotently, and a whole link group in one request', async () => {
+    for (let i = 0; i < 5; i++) await host.createVeth(`grp${i}`, `grp${i}p`, { group: 42, peerNetns: sbNs });
+    assert.equal((await host.listLinks({ group: 42 })).length, 5);
+    await host.deleteLinkGroup(42);
+    // (iproute2 6.1 prints {} for every non-matching link in `-j link show group N`)
+    assert.equal((await ipJson(['link', 'show', 'group', '42'], hostName)).filter((l: any) => l.ifname).length, 0);
+    assert.ok(!(await ipJson(['link'], sbName)).some((l: any) => /^grp/.test(l.ifname)));
+    await host.deleteLink('vx0');
+    assert.equal(await host.deleteLinkIfExists('vx0'), false);
+    assert.equal(await host.findLink('vx0'), undefined);
+    const all = await host.listLinks();
+    const names = (await ipJson(['link'], hostName)).map((l: any) => l.ifname).sort();
+    assert.deepEqual(all.map((l) => l.name).sort(), names);
+  });
+});

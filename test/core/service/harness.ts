@@ -1,0 +1,25 @@
+// test/core/service/harness.ts — services over a MemoryStore, fake drivers and file "netns".
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createMemoryLogger } from '../../../core/log.js';
+import { MemoryDnsRegistry } from '../../../core/service/hooks.js';
+import { createServices } from '../../../core/service/index.js';
+import { MemoryStore } from '../../../core/store/memory.js';
+import { fakeRegistry, fileNetns, RecordingSandboxNetworking } from '../../fakes/drivers.js';
+
+export function harness() {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tsd-svc-'));
+  const store = new MemoryStore();
+  const fakes = fakeRegistry();
+  const dns = new MemoryDnsRegistry();
+  const sandboxNetworking = new RecordingSandboxNetworking();
+  const log = createMemoryLogger('debug');
+  const hostResolv = path.join(root, 'host-resolv.conf');
+  fs.writeFileSync(hostResolv, 'nameserver 127.0.0.53\nnameserver 192.0.2.53\n');
+  const services = createServices({
+    store, registry: fakes.registry, netns: fileNetns, sandboxNetworking, dns, log,
+    dataRoot: path.join(root, 'data'), execRoot: path.join(root, 'run'), embeddedDns: false, hostResolvConf: hostResolv,
+  });
+  return { ...services, ...fakes, store, dns, sandboxNetworking, log, root, cleanup: () => fs.rmSync(root, { recursive: true, force: true }) };
+}
