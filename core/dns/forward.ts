@@ -95,7 +95,9 @@ export class Forwarder {
       const order = live.length === servers.length ? servers : [...live, ...servers.filter((s) => this.isDead(s, now))];
       let fallback: { packet: Buffer; server: string } | undefined;
       for (const server of order) {
-        const { host, port } = parseServer(server);
+        const { host: raw, port } = parseServer(server);
+        // Compare with rinfo.address later: the kernel reports IPv6 in compressed lower case.
+        const host = net.isIPv6(raw) ? new URL(`http://[${raw}]`).hostname.slice(1, -1) : raw;
         let resp = await this.askUdp(host, port, query);
         if (resp === undefined) {
           this.deadUntil.set(server, Date.now() + this.deadForMs);

@@ -10,6 +10,10 @@
 //   await dns.attachSandbox(sandboxId, { udp: [{ fd, family: 4 }], tcp: [{ fd }] })
 //        sockets bound at 127.0.0.11:53 inside the sandbox netns (core/kernel/netns
 //        bindSocketInNetns), once per sandbox; undone by detachSandbox
+//   await dns.serveSandbox(sandboxId, netnsPath)                      the same, with the sockets
+//        opened through the injected `openSocket` (bin/tsd passes core/kernel/netns
+//        bindSocketInNetns: core/dns never enters a namespace itself)
+//   dns.registry                                                       the service's DnsRegistry
 //   await dns.detachSandbox(sandboxId)                                 sandbox removed: closes its
 //        sockets and forgets its names everywhere (idempotent)
 //   await dns.close()                                                  daemon shutdown
@@ -21,12 +25,26 @@ import type { Logger } from '../log.js';
 import { DnsRecords } from './records.js';
 import { DnsServer, type SandboxListeners } from './server.js';
 import { Forwarder, hostUpstreams } from './forward.js';
+import { EmbeddedDnsRegistry } from './registry.js';
+import { UnavailableError } from '../errors.js';
 
 export { DnsRecords, type EndpointDns, type NetworkDnsOptions } from './records.js';
 export { DnsServer, type SandboxListeners, type QueryEvent } from './server.js';
 export { Forwarder, hostUpstreams, parseResolvConf } from './forward.js';
+export { EmbeddedDnsRegistry, type EndpointRecord } from './registry.js';
+
+/** Opens a bound socket inside a netns and returns its fd (core/kernel/netns bindSocketInNetns). */
+export type NetnsSocketOpener = (
+  netnsPath: string,
+  o: { family: 'inet' | 'inet6'; type: 'udp' | 'tcp'; address: string; port: number },
+) => number;
+
+/** Where a sandbox's resolver listens, as in Docker. */
+export const SANDBOX_DNS_ADDRESS = '127.0.0.11';
 
 export interface EmbeddedDnsOptions {
+  /** Needed for serveSandbox(). */
+  openSocket?: NetnsSocketOpener;
   log?: Logger;
   /** Most forwarded queries in flight (default 1024). */
   maxInFlight?: number;
@@ -42,6 +60,10 @@ export interface EmbeddedDns {
   readonly records: DnsRecords;
   readonly server: DnsServer;
   readonly forwarder: Forwarder;
+  /** The network service's DnsRegistry (core/service/hooks.ts). */
+  readonly registry: EmbeddedDnsRegistry;
+  /** Listen on 127.0.0.11:`port` (default 53), UDP and TCP, inside the sandbox's netns. Undone by detachSandbox. */
+  serveSandbox(sandboxId: string, netnsPath: string, port?: number): Promise<void>;
   attachSandbox(sandboxId: string, listeners: SandboxListeners): Promise<void>;
   detachSandbox(sandboxId: string): Promise<void>;
   close(): Promise<void>;
@@ -66,6 +88,12 @@ function cachedHostUpstreams(paths: readonly string[] | undefined): () => readon
   };
 }
 
+function closeFd(fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch { /* already closed */ }
+}
+
 function mtimes(files: readonly string[]): string {
   return files.map((f) => fs.statSync(f, { throwIfNoEntry: false })?.mtimeMs ?? 0).join(',');
 }
@@ -78,6 +106,20 @@ export function createEmbeddedDns(o: EmbeddedDnsOptions = {}): EmbeddedDns {
     records,
     server,
     forwarder,
+    registry: new EmbeddedDnsRegistry(records),
+    async serveSandbox(sandboxId, netnsPath, port = 53) {
+      const open = o.openSocket;
+      if (!open) throw new UnavailableError(`dns for sandbox ${sandboxId}: no netns socket opener configured`);
+      const udp = open(netnsPath, { family: 'inet', type: 'udp', address: SANDBOX_DNS_ADDRESS, port });
+      let tcp: number;
+      try {
+        tcp = open(netnsPath, { family: 'inet', type: 'tcp', address: SANDBOX_DNS_ADDRESS, port });
+      } catch (e) {
+        closeFd(udp);
+        throw e;
+      }
+      await server.attachSandbox(sandboxId, { udp: [{ fd: udp, family: 4 }], tcp: [{ fd: tcp }] });
+    },
     attachSandbox: (id, l) => server.attachSandbox(id, l),
     async detachSandbox(id) {
       records.removeSandbox(id);

@@ -278,6 +278,11 @@ export class DnsRecords {
     }
   }
 
+  /** Has addNetwork been called for this network (and not undone)? */
+  hasNetwork(networkId: string): boolean {
+    return this.networks.has(networkId);
+  }
+
   /** Is the sandbox on at least one network? */
   knows(sandboxId: string): boolean {
     return this.sandboxes.has(sandboxId);

@@ -110,3 +110,29 @@ describe('dns forwarder', function () {
     }
   });
 });
+
+describe('dns forwarder over IPv6', function () {
+  this.timeout(10000);
+  it('accepts answers from an upstream written in a non-canonical IPv6 form', async () => {
+    const dgram = await import('node:dgram');
+    const s = dgram.createSocket('udp6');
+    try {
+      await new Promise<void>((r, j) => { s.once('error', j); s.bind(0, '::1', () => r()); });
+    } catch {
+      s.close();
+      return; // no IPv6 loopback here
+    }
+    s.on('message', (m, ri) => {
+      const q = dnsPacket.decode(m);
+      s.send(dnsPacket.encode({ type: 'response', id: q.id, questions: q.questions, answers: [{ type: 'A', name: q.questions![0]!.name, data: '192.0.2.66' }] }), ri.port, ri.address);
+    });
+    const f = new Forwarder({ timeoutMs: 500 });
+    try {
+      const r = await f.forward(query('v6.example'), [`[0:0:0:0:0:0:0:0001]:${s.address().port}`]);
+      assert.equal(r.kind, 'answer');
+    } finally {
+      f.close();
+      s.close();
+    }
+  });
+});
