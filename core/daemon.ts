@@ -157,7 +157,13 @@ export async function startDaemon(config: TsdConfig, opts: StartOptions = {}): P
 
     let dns: DnsRegistry = noopDnsRegistry;
     if (config.dns) {
-      const embedded = createEmbeddedDns({ log: log.child({ component: 'dns' }) });
+      const embedded = createEmbeddedDns({
+        log: log.child({ component: 'dns' }),
+        openSocket: (netnsPath, o) => {
+          const ns = kernel.netns.open({ path: netnsPath });
+          try { return kernel.netns.bindSocket(ns, o); } finally { kernel.netns.release(ns); }
+        },
+      });
       cleanup.push(() => embedded.close());
       dns = createEmbeddedDnsRegistry(embedded, kernel, log.child({ component: 'dns' }));
     }
