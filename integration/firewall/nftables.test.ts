@@ -7,6 +7,7 @@ import { execa } from 'execa';
 import { createFirewall } from '../../core/kernel/firewall/select.js';
 import { NftablesFirewall } from '../../core/kernel/firewall/nftables/backend.js';
 import { ExecNftTransport } from '../../core/kernel/firewall/nftables/transport-exec.js';
+import { LibnftablesTransport } from '../../core/kernel/firewall/nftables/transport-libnftables.js';
 import { createMemoryLogger, silentLogger } from '../../core/log.js';
 import { net1, trafficSuite, web } from './traffic-suite.js';
 
@@ -91,6 +92,64 @@ describe('firewall nftables table contents', () => {
     assert.ok(t);
     assert.equal(elems(t, 'pub4any').length, 1, 'the first instance\'s port is still there');
     again.close();
+  });
+
+  it('port elements over NETLINK_NETFILTER land exactly as nft text puts them (v4/v6, host IPs, every proto)', async () => {
+    const listMaps = async () => {
+      const out: Record<string, unknown> = {};
+      for (const m of ['pub4', 'pub4any', 'pub6', 'pub6any']) {
+        const j = JSON.parse(String((await execa('nft', ['-j', 'list', 'map', 'inet', 'tsd', m])).stdout)) as { nftables: NftItem[] };
+        out[m] = j.nftables.find((i) => i.map)?.map?.elem ?? [];
+      }
+      return out;
+    };
+    const protos = ['tcp', 'udp', 'sctp'] as const;
+    const ports = [
+      ...Array.from({ length: 600 }, (_, i) => ({ ...web, proto: protos[i % 3]!, hostPort: 30000 + i, containerIp: `10.71.1.${2 + (i % 200)}`, containerPort: 1 + (i % 9) })),
+      ...Array.from({ length: 40 }, (_, i) => ({ ...web, hostIp: i % 2 ? '127.0.0.1' : '10.71.1.1', hostPort: 31000 + i, containerPort: 65535 - i })),
+      { ...web, proto: 'udp' as const, hostPort: 53, containerIp: 'fd71:1::2', containerPort: 5353 },
+      { ...web, hostIp: '::1', hostPort: 443, containerIp: 'fd71:1::3', containerPort: 8443 },
+    ];
+    const netv6 = { ...net1, subnets: ['10.71.1.0/24', 'fd71:1::/64'] };
+    const seen: unknown[] = [];
+    for (const netlinkElements of [false, true]) {
+      const log = createMemoryLogger();
+      const f = new NftablesFirewall(new LibnftablesTransport({ netlinkElements }), log);
+      try {
+        await f.reload({ networks: [netv6], ports: [] });
+        await f.publishPorts(ports);
+        const full = await listMaps();
+        await f.unpublishPorts(ports.slice(0, 321));
+        seen.push([full, await listMaps()]);
+        await f.unpublishPorts(ports.slice(321));
+        assert.deepEqual(Object.values(await listMaps()).map((e) => (e as unknown[]).length), [0, 0, 0, 0]);
+        // applied as one batch, not through the drift-repair rebuild
+        assert.ok(!log.lines.some((l) => /nft batch failed/.test(String(l.msg))), JSON.stringify(log.lines));
+      } finally {
+        await f.purge();
+        f.close();
+      }
+    }
+    const [text, fast] = seen as Array<[Record<string, unknown[]>, unknown]>;
+    assert.equal(text![0].pub4any!.length, 600);
+    assert.equal(text![0].pub4!.length, 40);
+    assert.deepEqual(fast, text);
+  });
+
+  it('a failing netlink element batch is typed and atomic (a missing key on delete)', async () => {
+    const nft = new LibnftablesTransport();
+    const f = new NftablesFirewall(nft, silentLogger);
+    try {
+      await f.reload({ networks: [net1], ports: [{ ...web, hostPort: 8301 }] });
+      const e = await nft.portElements('delete', [{ ...web, family: 4, hostIp: undefined, hostPort: 8301 }, { ...web, family: 4, hostIp: undefined, hostPort: 8399 }], 'unpublish 2 port(s)').catch((x) => x);
+      assert.match(String(e?.message), /^unpublish 2 port\(s\) inet tsd pub4any: No such file or directory \(ENOENT\)/);
+      assert.equal(e.code, 'NotFound');
+      const t = await listTable();
+      assert.equal(elems(t!, 'pub4any').length, 1, 'the existing key was not deleted: the batch is one transaction');
+    } finally {
+      await f.purge();
+      f.close();
+    }
   });
 
   it('works through a spawned nft as well', async () => {

@@ -206,4 +206,54 @@ describe('kernel/netlink (real kernel)', function () {
     const names = (await ipJson(['link'], hostName)).map((l: any) => l.ifname).sort();
     assert.deepEqual(all.map((l) => l.name).sort(), names);
   });
+  it('creates many veths in one pipelined call (peers born in the sandbox), checked with ip -j', async () => {
+    const specs = Array.from({ length: 150 }, (_, i) => ({ name: `pv${i}`, peerName: `pv${i}p`, peerNetns: sbNs, group: 51, up: true, mtu: 1400 }));
+    await host.createVeths(specs);
+    const hostEnds = (await ipJson(['link', 'show', 'group', '51'], hostName)).filter((l: any) => l.ifname);
+    assert.equal(hostEnds.length, 150);
+    assert.ok(hostEnds.every((l: any) => l.flags.includes('UP')));
+    const peers = (await ipJson(['link'], sbName)).filter((l: any) => /^pv\d+p$/.test(l.ifname));
+    assert.equal(peers.length, 150);
+    assert.ok(peers.every((l: any) => l.mtu === 1400 && !l.flags.includes('UP')));
+    await host.deleteLinkGroup(51);
+    assert.equal((await ipJson(['link'], sbName)).filter((l: any) => /^pv/.test(l.ifname)).length, 0);
+  });
+
+  it('createVeths is all or nothing: a failure names its veth and the others are removed', async () => {
+    await host.createVeth('pvx5', 'pvx5p');
+    const specs = Array.from({ length: 70 }, (_, i) => ({ name: `pvx${i}`, peerName: `pvy${i}`, peerNetns: sbNs }));
+    const e = await host.createVeths(specs).catch((x) => x);
+    assert.ok(e instanceof KernelError, String(e));
+    assert.deepEqual([e.op, e.object, e.errnoName], ['create veth', 'pvx5', 'EEXIST']);
+    assert.equal(e.message, 'create veth pvx5: File exists (EEXIST)');
+    const left = (await ipJson(['link'], hostName)).map((l: any) => l.ifname).filter((n: string) => /^pvx\d+$/.test(n));
+    assert.deepEqual(left, ['pvx5']);
+    assert.equal((await ipJson(['link'], sbName)).filter((l: any) => /^pvy/.test(l.ifname)).length, 0);
+    // bad input: nothing is sent at all
+    await assert.rejects(host.createVeths([{ name: 'pvz0', peerName: 'pvz0p' }, { name: 'pvz1', peerName: 'bad name' }]), /peerName: "bad name" is not a valid interface name/);
+    await assert.rejects(host.createVeths([{ name: 'pvz0', peerName: 'pvz0p' }, { name: 'pvz0', peerName: 'pvz1p' }]), /name: "pvz0" appears twice/);
+    assert.equal(await host.findLink('pvz0'), undefined);
+    await host.deleteLink('pvx5');
+  });
+
+  it('deletes links off the main thread: the event loop keeps running, call order is kept', async () => {
+    for (let i = 0; i < 8; i++) await host.createVeth(`od${i}`, `od${i}p`, { peerNetns: sbNs });
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 1);
+    const t0 = performance.now();
+    const dels = Array.from({ length: 8 }, (_, i) => host.deleteLink(`od${i}`));
+    const issuedIn = performance.now() - t0;
+    // not awaited on purpose: the create must wait for the delete of the same name
+    const recreate = host.createVeth('od0', 'od0p');
+    await Promise.all([...dels, recreate]);
+    const took = performance.now() - t0;
+    clearInterval(timer);
+    assert.ok(issuedIn < 5, `issuing 8 deletes blocked for ${issuedIn.toFixed(1)} ms`);
+    assert.ok(ticks >= 3, `timer ticked ${ticks} times in ${took.toFixed(0)} ms of deletes`);
+    assert.equal((await ipJson(['link'], hostName)).filter((l: any) => /^od\d+$/.test(l.ifname)).map((l: any) => l.ifname).join(), 'od0');
+    assert.equal((await ipJson(['link'], sbName)).filter((l: any) => /^od/.test(l.ifname)).length, 0);
+    await assert.rejects(host.deleteLink('od7'), /delete link od7: No such device \(ENODEV\)/);
+    assert.equal(await host.deleteLinkIfExists('od0'), true);
+    assert.equal(await host.findLink('od0'), undefined);
+  });
 });

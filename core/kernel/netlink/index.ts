@@ -18,6 +18,13 @@
 //  - Each request is a send+recv pair on a per-netns socket, done before the promise resolves
 //    (the kernel answers inside sendmsg). A link delete costs ~16 ms *in the kernel* (RCU sync);
 //    delete many with a link group (deleteLinkGroup) or by deleting their netns.
+//  - Link deletes (deleteLink, deleteLinkIfExists, deleteLinkGroup) run their sendmsg off the main
+//    thread (socket.ts requestOffThread), so those ~16 ms do not block the event loop. Call order
+//    is kept: any other method called while a delete is in flight waits for it first.
+//  - Many veths at once: createVeths pipelines the requests (one sendmsg and one ack per 64
+//    pairs). A hot path creating one veth per attach can name the peer its final name (it is
+//    born inside the sandbox) and skip the rename; it cannot be born up (the kernel opens the
+//    peer before pairing it: ENOTCONN), so "set up" stays a request in the sandbox.
 //  - Undo pairs: create*/deleteLink, addAddress/deleteAddress, addRoute/deleteRoute,
 //    addNeighbour/deleteNeighbour, addFdb/deleteFdb, setMaster/noMaster. Deletes have
 //    *IfExists variants returning false when there was nothing to delete (idempotent teardown).
@@ -28,15 +35,15 @@ import { type AddAddressOptions, type Address, dumpAddresses, writeAddress } fro
 import { AF_BRIDGE, NLM_F, RTM } from './codec.js';
 import {
   type BridgeOptions, type BridgePortOptions, type CommonLinkOptions, type Link, type LinkChanges, LinkOps, type LinkRef, type MacvlanMode,
-  type MacvlanOptions, type VethOptions, type VlanOptions, type VxlanOptions,
+  type MacvlanOptions, type VethOptions, type VethSpec, type VlanOptions, type VxlanOptions,
 } from './link.js';
 import { decodeFdb, decodeNeighbour, dumpNeigh, type FdbEntry, type FdbSpec, type Neighbour, writeFdb, writeNeighbour } from './neigh.js';
 import { dumpRoutes, type Route, routeFlags, type RouteSpec, writeRoute } from './route.js';
-import { socketIn, type NetlinkSocket } from './socket.js';
+import { offThreadSocketIn, socketIn, type NetlinkSocket } from './socket.js';
 
 export type {
   AddAddressOptions, Address, BridgeOptions, BridgePortOptions, CommonLinkOptions, FdbEntry, FdbSpec, Link, LinkChanges, LinkRef,
-  MacvlanMode, MacvlanOptions, Neighbour, Route, VethOptions, VlanOptions, VxlanOptions,
+  MacvlanMode, MacvlanOptions, Neighbour, Route, VethOptions, VethSpec, VlanOptions, VxlanOptions,
 };
 export { closeAllSockets } from './socket.js';
 
@@ -58,6 +65,12 @@ export class Links {
   private readonly ops: LinkOps;
   private readonly where: string;
 
+  /** LinkOps on the netns' off-thread socket (deletes), opened on first use. */
+  private slowOps: LinkOps | undefined;
+  /** Settles when every off-thread request issued so far has; undefined when none is in flight. */
+  private pending: Promise<void> | undefined;
+  private inflight = 0;
+
   constructor(readonly netns: Netns) {
     this.sock = socketIn(netns);
     this.where = netns.isHost ? 'host netns' : `netns ${String(netns)}`;
@@ -68,6 +81,7 @@ export class Links {
 
   /** Create a bridge. Undo: deleteLink(name). */
   async createBridge(name: string, options: BridgeOptions = {}): Promise<void> {
+    if (this.pending) await this.pending;
     this.ops.createBridge(name, options);
   }
 
@@ -77,101 +91,141 @@ export class Links {
    * Undo: deleteLink(name).
    */
   async createVeth(name: string, peerName: string, options: VethOptions = {}): Promise<void> {
+    if (this.pending) await this.pending;
     this.ops.createVeth(name, peerName, options);
   }
 
   /** Create a macvlan on `parent` (in this netns), optionally born in `options.netns`. Undo: delete it there. */
   async createMacvlan(name: string, parent: LinkRef, mode: MacvlanMode, options: MacvlanOptions = {}): Promise<void> {
+    if (this.pending) await this.pending;
     this.ops.createMacvlan(name, parent, mode, options);
   }
 
   /** 802.1q VLAN link. Throws NotImplementedError (missingKernelFeature CONFIG_VLAN_8021Q) on this kernel. */
   async createVlan(name: string, parent: LinkRef, options: VlanOptions): Promise<void> {
+    if (this.pending) await this.pending;
     this.ops.createVlan(name, parent, options);
   }
 
   /** dummy link. Throws NotImplementedError (missingKernelFeature CONFIG_DUMMY) on this kernel. Undo: deleteLink. */
   async createDummy(name: string, options: CommonLinkOptions = {}): Promise<void> {
+    if (this.pending) await this.pending;
     this.ops.createDummy(name, options);
   }
 
   /** ifb link: Ethernet, carrier on, drops what is sent to it (a dummy stand-in). Undo: deleteLink. */
   async createIfb(name: string, options: CommonLinkOptions = {}): Promise<void> {
+    if (this.pending) await this.pending;
     this.ops.createIfb(name, options);
   }
 
   /** Create a vxlan device (learning off unless asked). Undo: deleteLink(name). */
   async createVxlan(name: string, options: VxlanOptions): Promise<void> {
+    if (this.pending) await this.pending;
     this.ops.createVxlan(name, options);
   }
 
   /** Several changes in one request (rename happens before up, so { name, up } works on a down link). */
   async setLink(link: LinkRef, changes: LinkChanges): Promise<void> {
+    if (this.pending) await this.pending;
     this.ops.set(link, changes);
   }
   async setUp(link: LinkRef): Promise<void> {
+    if (this.pending) await this.pending;
     this.ops.set(link, { up: true }, 'set up');
   }
   async setDown(link: LinkRef): Promise<void> {
+    if (this.pending) await this.pending;
     this.ops.set(link, { up: false }, 'set down');
   }
   async setMtu(link: LinkRef, mtu: number): Promise<void> {
+    if (this.pending) await this.pending;
     this.ops.set(link, { mtu }, 'set mtu');
   }
   async setMac(link: LinkRef, mac: string): Promise<void> {
+    if (this.pending) await this.pending;
     this.ops.set(link, { mac }, 'set mac');
   }
   /** Enslave to a bridge. Undo: noMaster(link). */
   async setMaster(link: LinkRef, master: LinkRef): Promise<void> {
+    if (this.pending) await this.pending;
     this.ops.set(link, { master }, 'set master');
   }
   async noMaster(link: LinkRef): Promise<void> {
+    if (this.pending) await this.pending;
     this.ops.set(link, { master: null }, 'set nomaster');
   }
   /** Rename (the link must be down, or pass { name, up } to setLink). */
   async rename(link: LinkRef, newName: string): Promise<void> {
+    if (this.pending) await this.pending;
     this.ops.set(link, { name: newName }, 'rename link');
   }
   /** Move into another namespace (addresses are dropped by the kernel; the ifindex may change). */
   async moveToNetns(link: LinkRef, netns: Netns): Promise<void> {
+    if (this.pending) await this.pending;
     this.ops.set(link, { netns }, 'move link');
   }
   async setGroup(link: LinkRef, group: number): Promise<void> {
+    if (this.pending) await this.pending;
     this.ops.set(link, { group }, 'set group');
   }
   /** Bridge-port flags of a link enslaved to a bridge (hairpin, isolated, learning, flood). */
   async setBridgePort(link: LinkRef, options: BridgePortOptions): Promise<void> {
+    if (this.pending) await this.pending;
     this.ops.setBridgePort(link, options);
+  }
+
+  /**
+   * Create many veth pairs in pipelined requests (about one syscall per pair instead of two, no
+   * promise per pair). Every spec is validated first; all or nothing: on a failure the pairs made
+   * by this call are deleted and the first failure is thrown, naming its veth. Undo: deleteLink
+   * each, or give them a `group` and deleteLinkGroup.
+   */
+  async createVeths(veths: readonly VethSpec[]): Promise<void> {
+    if (this.pending) await this.pending;
+    this.ops.createVeths(veths);
   }
 
   /** Delete a link (a veth takes its peer along). Throws if missing; see deleteLinkIfExists. */
   async deleteLink(link: LinkRef): Promise<void> {
-    this.ops.delete(link);
+    await this.offThread('delete link', String(link), (ops) => ops.writeDelete(link));
   }
   /** Idempotent delete: false when there was no such link. */
   async deleteLinkIfExists(link: LinkRef): Promise<boolean> {
-    try {
-      this.ops.delete(link);
-      return true;
-    } catch (e) {
-      return ignore('ENODEV')(e);
-    }
+    return this.deleteLink(link).then(() => true, ignore('ENODEV'));
   }
   /** Delete every link in `group` (≥ 1) as one kernel batch; a no-op for an empty group. */
   async deleteLinkGroup(group: number): Promise<void> {
-    this.ops.deleteGroup(group);
+    await this.offThread('delete link group', String(group), (ops) => ops.writeDeleteGroup(group));
+  }
+
+  /** Build a request with `write` and run it off the main thread, keeping call order. */
+  private offThread(op: string, object: string, write: (ops: LinkOps) => void): Promise<void> {
+    const ops = (this.slowOps ??= new LinkOps(offThreadSocketIn(this.netns), this.where));
+    write(ops); // validation errors throw here, synchronously, as before
+    const msg = Buffer.from(ops.sock.writer.finish());
+    const p = ops.sock.requestOffThread(op, object, msg).then(() => undefined);
+    this.inflight++;
+    const settled: Promise<void> = p.then(() => undefined, () => undefined).then(() => {
+      if (--this.inflight === 0 && this.pending === settled) this.pending = undefined;
+    });
+    this.pending = settled;
+    return p;
   }
 
   /** The link, or NotFoundError. */
   async getLink(link: LinkRef): Promise<Link> {
+    if (this.pending) await this.pending;
     return this.ops.get(link);
   }
   /** The link, or undefined. */
   async findLink(link: LinkRef): Promise<Link | undefined> {
+    if (this.pending) await this.pending;
     return this.ops.find(link);
   }
   /** Every link (optionally only one kind, one group or one master's ports). */
   async listLinks(filter: { kind?: string; group?: number; master?: number } = {}): Promise<Link[]> {
+    if (this.pending) await this.pending;
     return this.ops.list().filter((l) =>
       (filter.kind === undefined || l.kind === filter.kind) &&
       (filter.group === undefined || l.group === filter.group) &&
@@ -179,6 +233,7 @@ export class Links {
   }
   /** ifindex of a link by name (one lookup) — hold it to skip lookups on a hot path. */
   async linkIndex(link: LinkRef): Promise<number> {
+    if (this.pending) await this.pending;
     return this.ops.index(link);
   }
 
@@ -186,20 +241,24 @@ export class Links {
 
   /** Add "10.0.0.2/24" or "fd00::2/64" (IPv6 with nodad unless nodad: false). Undo: deleteAddress. */
   async addAddress(link: LinkRef, cidr: string, options: AddAddressOptions = {}): Promise<void> {
+    if (this.pending) await this.pending;
     const index = this.ops.index(link);
     writeAddress(this.sock, RTM.NEWADDR, NLM_F.REQUEST | NLM_F.ACK | NLM_F.CREATE | (options.replace ? NLM_F.REPLACE : NLM_F.EXCL), index, cidr, options);
     this.sock.request('add address', `${cidr} on ${link}`);
   }
   async deleteAddress(link: LinkRef, cidr: string): Promise<void> {
+    if (this.pending) await this.pending;
     const index = this.ops.index(link);
     writeAddress(this.sock, RTM.DELADDR, NLM_F.REQUEST | NLM_F.ACK, index, cidr);
     this.sock.request('delete address', `${cidr} on ${link}`);
   }
   async deleteAddressIfExists(link: LinkRef, cidr: string): Promise<boolean> {
+    if (this.pending) await this.pending;
     return this.deleteAddress(link, cidr).then(() => true, ignore('EADDRNOTAVAIL', 'ENODEV'));
   }
   /** Addresses, optionally of one link and/or family. */
   async listAddresses(filter: { link?: LinkRef; family?: 4 | 6 } = {}): Promise<Address[]> {
+    if (this.pending) await this.pending;
     const index = filter.link !== undefined ? this.ops.index(filter.link) : undefined;
     return dumpAddresses(this.sock, this.where, filter.family).filter((a) => index === undefined || a.index === index);
   }
@@ -212,20 +271,24 @@ export class Links {
   }
   /** Add a route: { dst: 'default', gateway } or { dst: cidr, dev } (on-link). Undo: deleteRoute. */
   async addRoute(r: RouteOptions): Promise<void> {
+    if (this.pending) await this.pending;
     const spec = this.route(r);
     writeRoute(this.sock.writer.begin(RTM.NEWROUTE, routeFlags(r.replace)), spec);
     this.sock.request('add route', r.dst);
   }
   async deleteRoute(r: RouteOptions): Promise<void> {
+    if (this.pending) await this.pending;
     const spec = this.route(r);
     writeRoute(this.sock.writer.begin(RTM.DELROUTE, NLM_F.REQUEST | NLM_F.ACK), spec);
     this.sock.request('delete route', r.dst);
   }
   async deleteRouteIfExists(r: RouteOptions): Promise<boolean> {
+    if (this.pending) await this.pending;
     return this.deleteRoute(r).then(() => true, ignore('ESRCH', 'ENODEV'));
   }
   /** Routes of the main table (or `table`; 0 = all tables), IPv4 and IPv6 unless `family`. */
   async listRoutes(filter: { family?: 4 | 6; table?: number; dev?: LinkRef } = {}): Promise<Route[]> {
+    if (this.pending) await this.pending;
     const table = filter.table ?? 254;
     const oif = filter.dev !== undefined ? this.ops.index(filter.dev, 'dev') : undefined;
     return dumpRoutes(this.sock, this.where, filter.family).filter((r) =>
@@ -236,16 +299,19 @@ export class Links {
 
   /** Permanent neighbour entry (ip neigh replace … nud permanent). Undo: deleteNeighbour. */
   async addNeighbour(link: LinkRef, ip: string, mac: string): Promise<void> {
+    if (this.pending) await this.pending;
     const index = this.ops.index(link);
     writeNeighbour(this.sock.writer.begin(RTM.NEWNEIGH, NLM_F.REQUEST | NLM_F.ACK | NLM_F.CREATE | NLM_F.REPLACE), index, ip, mac);
     this.sock.request('add neighbour', `${ip} on ${link}`);
   }
   async deleteNeighbour(link: LinkRef, ip: string): Promise<void> {
+    if (this.pending) await this.pending;
     const index = this.ops.index(link);
     writeNeighbour(this.sock.writer.begin(RTM.DELNEIGH, NLM_F.REQUEST | NLM_F.ACK), index, ip);
     this.sock.request('delete neighbour', `${ip} on ${link}`);
   }
   async listNeighbours(filter: { link?: LinkRef; family?: 4 | 6 } = {}): Promise<Neighbour[]> {
+    if (this.pending) await this.pending;
     const index = filter.link !== undefined ? this.ops.index(filter.link) : undefined;
     const fam = filter.family === 4 ? 2 : filter.family === 6 ? 10 : 0;
     return dumpNeigh(this.sock, this.where, fam)
@@ -261,17 +327,20 @@ export class Links {
    * adds a flood destination (several allowed). Undo: deleteFdb with the same mac/dst.
    */
   async addFdb(link: LinkRef, entry: FdbSpec & { append?: boolean }): Promise<void> {
+    if (this.pending) await this.pending;
     const index = this.ops.index(link);
     const flags = NLM_F.REQUEST | NLM_F.ACK | NLM_F.CREATE | (entry.append ? NLM_F.APPEND : NLM_F.REPLACE);
     writeFdb(this.sock.writer.begin(RTM.NEWNEIGH, flags), index, entry);
     this.sock.request('add fdb', `${entry.mac}${entry.dst ? ` dst ${entry.dst}` : ''} on ${link}`);
   }
   async deleteFdb(link: LinkRef, entry: FdbSpec): Promise<void> {
+    if (this.pending) await this.pending;
     const index = this.ops.index(link);
     writeFdb(this.sock.writer.begin(RTM.DELNEIGH, NLM_F.REQUEST | NLM_F.ACK), index, entry);
     this.sock.request('delete fdb', `${entry.mac}${entry.dst ? ` dst ${entry.dst}` : ''} on ${link}`);
   }
   async listFdb(filter: { link?: LinkRef } = {}): Promise<FdbEntry[]> {
+    if (this.pending) await this.pending;
     const index = filter.link !== undefined ? this.ops.index(filter.link) : undefined;
     return dumpNeigh(this.sock, this.where, AF_BRIDGE).map(decodeFdb).filter((f) => index === undefined || f.index === index);
   }

@@ -11,7 +11,7 @@ import {
   AF_BRIDGE, AF_UNSPEC, attrStr, attrU32, attrU8, IFF_UP, IFLA, IFLA_BR, IFLA_BRPORT, IFLA_INFO, IFLA_MACVLAN_MODE,
   IFLA_VXLAN, NLM_F, parseAttrs, RTM, VETH_INFO_PEER, type MessageWriter, type NetlinkMessage,
 } from './codec.js';
-import type { NetlinkSocket } from './socket.js';
+import { RequestBatch, type NetlinkSocket } from './socket.js';
 
 /** A link by name or ifindex (in the namespace of the `Links` object it is passed to). */
 export type LinkRef = string | number;
@@ -65,6 +65,12 @@ export interface VethOptions extends CommonLinkOptions {
   peerMac?: string;
   /** The peer's MTU (default: `mtu`). */
   peerMtu?: number;
+}
+
+/** One pair for `createVeths`. */
+export interface VethSpec extends VethOptions {
+  name: string;
+  peerName: string;
 }
 
 export type MacvlanMode = 'private' | 'vepa' | 'bridge' | 'passthru' | 'source';
@@ -217,6 +223,12 @@ export class LinkOps {
 
   /** Shared frame of every RTM_NEWLINK; `data` writes IFLA_INFO_DATA (if any). */
   private create(kind: string, name: string, o: CommonLinkOptions, extra?: (w: MessageWriter) => void, data?: (w: MessageWriter) => void): void {
+    this.writeCreate(kind, name, o, extra, data);
+    this.sock.request(`create ${kind}`, name);
+  }
+
+  /** Validate and build one RTM_NEWLINK in the socket's writer (lookups happen before). */
+  private writeCreate(kind: string, name: string, o: CommonLinkOptions, extra?: (w: MessageWriter) => void, data?: (w: MessageWriter) => void): void {
     checkIfname(name);
     checkMtu(o.mtu);
     checkGroup(o.group);
@@ -238,7 +250,6 @@ export class LinkOps {
       w.end(d);
     }
     w.end(li);
-    this.sock.request(`create ${kind}`, name);
   }
 
   createBridge(name: string, o: BridgeOptions = {}): void {
@@ -259,14 +270,52 @@ export class LinkOps {
   }
 
   createVeth(name: string, peerName: string, o: VethOptions = {}): void {
+    this.writeVeth(name, peerName, o);
+    this.sock.request('create veth', name);
+  }
+
+  /**
+   * Create many veth pairs with pipelined requests (one sendmsg per 64, one ack per 64). Every
+   * spec is validated before anything is sent. All or nothing: if any pair fails, the pairs this
+   * call created are deleted again and the first failure is thrown (KernelError naming its veth).
+   */
+  createVeths(specs: readonly VethSpec[]): void {
+    const batch = new RequestBatch();
+    for (const [i, s] of specs.entries()) {
+      if (!s || typeof s !== 'object') throw new InvalidArgumentError(`veths[${i}]: must be an object { name, peerName, ... }`);
+      this.writeVeth(s.name, s.peerName, s);
+      batch.add('create veth', s.name, this.sock.writer.finish());
+    }
+    const names = new Set<string>();
+    for (const s of specs) {
+      if (names.has(s.name)) throw new InvalidArgumentError(`name: ${JSON.stringify(s.name)} appears twice in one createVeths call`);
+      names.add(s.name);
+    }
+    if (!batch.size) return;
+    const errs = this.sock.requestBatch(batch);
+    const first = errs.find((e) => e !== undefined);
+    if (!first) return;
+    const undo = new RequestBatch();
+    for (const [i, s] of specs.entries()) {
+      if (errs[i]) continue;
+      this.writeDelete(s.name);
+      undo.add('delete link', s.name, this.sock.writer.finish());
+    }
+    if (undo.size) this.sock.requestBatch(undo);
+    throw first;
+  }
+
+  private writeVeth(name: string, peerName: string, o: VethOptions): void {
     checkIfname(peerName, 'peerName');
     checkMtu(o.peerMtu, 'peerMtu');
     const peerMac = o.peerMac !== undefined ? macToBytes(o.peerMac, 'peerMac') : undefined;
     const peerMtu = o.peerMtu ?? o.mtu;
     const peerFd = o.peerNetns?.fd;
-    this.create('veth', name, o, undefined, (w) => {
+    this.writeCreate('veth', name, o, undefined, (w) => {
       // VETH_INFO_PEER carries a whole ifinfomsg + IFLA_* attributes for the peer.
       const p = w.nest(VETH_INFO_PEER);
+      // No IFF_UP here: veth_newlink configures the peer before pairing it, so opening it fails
+      // with ENOTCONN (veth_open: no peer yet). The peer is set up with its own request.
       ifinfomsg(w);
       w.str(IFLA.IFNAME, peerName);
       if (peerMtu !== undefined) w.u32(IFLA.MTU, peerMtu);
@@ -383,23 +432,33 @@ export class LinkOps {
   }
 
   delete(ref: LinkRef): void {
+    this.writeDelete(ref);
+    this.sock.request('delete link', String(ref));
+  }
+
+  /** Build an RTM_DELLINK for `ref` in the writer (by name or index, no lookup). */
+  writeDelete(ref: LinkRef): void {
+    if (typeof ref === 'number') this.index(ref); // validates
+    else checkIfname(ref, 'link');
     const w = this.sock.writer.begin(RTM.DELLINK, NLM_F.REQUEST | NLM_F.ACK);
     if (typeof ref === 'number') {
-      ifinfomsg(w, this.index(ref));
+      ifinfomsg(w, ref);
     } else {
-      checkIfname(ref, 'link');
       ifinfomsg(w);
       w.str(IFLA.IFNAME, ref);
     }
-    this.sock.request('delete link', String(ref));
   }
 
   /** Delete every link of `group` in one request: the kernel unregisters them as one batch. */
   deleteGroup(group: number): void {
+    this.writeDeleteGroup(group);
+    this.sock.request('delete link group', String(group));
+  }
+
+  writeDeleteGroup(group: number): void {
     checkGroup(group);
     const w = this.sock.writer.begin(RTM.DELLINK, NLM_F.REQUEST | NLM_F.ACK);
     ifinfomsg(w);
     w.u32(IFLA.GROUP, group);
-    this.sock.request('delete link group', String(group));
   }
 }

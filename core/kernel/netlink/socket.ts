@@ -14,6 +14,38 @@ import { check, errno, SOCK_CLOEXEC, sys } from '../libc.js';
 import { hostNetns, onNetnsRelease, withNetns, type Netns } from '../netns.js';
 import { MessageWriter, NLM_F, NLMSG, parseError, parseMessages, type NetlinkMessage } from './codec.js';
 
+const align4 = (n: number) => (n + 3) & ~3;
+/** Messages per sendmsg in a pipelined batch: bounds what can queue up unread (error replies). */
+const BATCH_CHUNK = 64;
+
+/**
+ * Several requests appended into one buffer, sent by `NetlinkSocket.requestBatch` with one
+ * sendmsg per chunk. Each entry keeps the operation and object its error will name.
+ */
+export class RequestBatch {
+  buf = Buffer.alloc(8192);
+  len = 0;
+  readonly items: Array<{ op: string; object: string; off: number }> = [];
+
+  /** Copy `msg` (usually `writer.finish()`) in; the writer may be reused right after. */
+  add(op: string, object: string, msg: Buffer): void {
+    const need = this.len + align4(msg.length);
+    if (need > this.buf.length) {
+      const next = Buffer.alloc(Math.max(need, this.buf.length * 2));
+      this.buf.copy(next, 0, 0, this.len);
+      this.buf = next;
+    }
+    msg.copy(this.buf, this.len);
+    this.buf.fill(0, this.len + msg.length, need);
+    this.items.push({ op, object, off: this.len });
+    this.len = need;
+  }
+
+  get size(): number {
+    return this.items.length;
+  }
+}
+
 const AF_NETLINK = 16;
 const SOCK_RAW = 3;
 const NETLINK_ROUTE = 0;
@@ -96,6 +128,120 @@ export class NetlinkSocket {
     }
   }
 
+  /**
+   * Pipelined requests: each chunk of messages goes out in one sendmsg and the kernel handles them
+   * in order inside it. Only the chunk's last message asks for an ack; a failing message gets its
+   * NLMSG_ERROR anyway (the kernel always reports errors), queued before that last ack, so one
+   * ack per chunk proves every earlier message succeeded. Returns, per entry, its KernelError or
+   * undefined. Entries are not transactional: the ones before and after a failure still apply.
+   * No dumps or GETs here (their replies are not collected).
+   */
+  requestBatch(batch: RequestBatch): Array<KernelError | undefined> {
+    const { items, buf } = batch;
+    const out: Array<KernelError | undefined> = new Array(items.length).fill(undefined);
+    for (let start = 0; start < items.length; start += BATCH_CHUNK) {
+      const end = Math.min(items.length, start + BATCH_CHUNK);
+      if (this.closed) {
+        for (let i = start; i < end; i++) out[i] = new KernelError(items[i]!.op, items[i]!.object, 9, 'netlink socket closed (netns released)');
+        continue;
+      }
+      const firstSeq = (this.seq + 1) >>> 0;
+      for (let i = start; i < end; i++) {
+        const off = items[i]!.off;
+        buf.writeUInt32LE((this.seq = (this.seq + 1) >>> 0), off + 8);
+        const flags = buf.readUInt16LE(off + 6);
+        buf.writeUInt16LE(i === end - 1 ? flags | NLM_F.ACK : flags & ~NLM_F.ACK, off + 6);
+      }
+      const lastSeq = this.seq;
+      const from = items[start]!.off;
+      const to = end < items.length ? items[end]!.off : batch.len;
+      const msg = buf.subarray(from, to);
+      let sendErr = 0;
+      for (;;) {
+        if (sys.send(this.fd, msg, msg.length, 0) !== -1) break;
+        const e = errno();
+        if (e !== EINTR) { sendErr = e; break; }
+      }
+      if (sendErr) {
+        for (let i = start; i < end; i++) out[i] = new KernelError(items[i]!.op, items[i]!.object, sendErr);
+        continue;
+      }
+      for (let done = false; !done;) {
+        const n = Number(sys.recv(this.fd, this.rbuf, RECV_SIZE, 0));
+        if (n < 0) {
+          const e = errno();
+          if (e === EINTR) continue;
+          // No ack: nothing after this point is known to have applied.
+          for (let i = start; i < end; i++) out[i] ??= new KernelError(items[i]!.op, items[i]!.object, e === EAGAIN ? 110 : e, 'no netlink reply');
+          break;
+        }
+        for (const m of parseMessages(this.rbuf.subarray(0, n))) {
+          const k = (m.seq - firstSeq) >>> 0;
+          if (k >= end - start || m.type !== NLMSG.ERROR) continue;
+          const { errno: err, extack } = parseError(m);
+          if (err !== 0) out[start + k] = new KernelError(items[start + k]!.op, items[start + k]!.object, err, extack);
+          if (m.seq === lastSeq) done = true;
+        }
+      }
+    }
+    return out;
+  }
+
+  private chain: Promise<unknown> = Promise.resolve();
+
+  /**
+   * One request whose kernel work is long (a link delete waits ~16 ms for RCU in the kernel) run
+   * off the main thread: sendmsg happens on one of koffi's pool threads, so the event loop keeps
+   * running; the ack is then read here (the kernel queued it before sendmsg returned). Safe across
+   * threads because an rtnetlink request acts on the netns the *socket* was created in
+   * (sock_net), never the calling thread's. Requests on one socket run one after another; use a
+   * socket that no synchronous `request` shares (`offThreadSocketIn`), or their acks would mix.
+   * `msg` must be owned by the caller (not a writer view).
+   */
+  requestOffThread(op: string, object: string, msg: Buffer): Promise<NetlinkMessage[]> {
+    const run = () => new Promise<NetlinkMessage[]>((resolve, reject) => {
+      if (this.closed) return reject(new KernelError(op, object, 9, 'netlink socket closed (netns released)'));
+      const seq = (this.seq = (this.seq + 1) >>> 0);
+      msg.writeUInt32LE(seq, 8);
+      msg.writeUInt16LE(msg.readUInt16LE(6) | NLM_F.ACK, 6);
+      (sys.send as unknown as { async: (...a: unknown[]) => void }).async(this.fd, msg, msg.length, 0, (err: unknown, rc: number | bigint) => {
+        if (err) return reject(err instanceof Error ? err : new Error(String(err)));
+        // errno of a pool thread is not readable here: report EIO with the fact.
+        if (Number(rc) < 0) return reject(new KernelError(op, object, 5, 'netlink send failed'));
+        try {
+          resolve(this.readAck(op, object, seq));
+        } catch (e) {
+          reject(e);
+        }
+      });
+    });
+    const p = this.chain.then(run, run);
+    this.chain = p.catch(() => undefined);
+    return p;
+  }
+
+  /** Replies up to the ack of `seq` (used after an off-thread send). */
+  private readAck(op: string, object: string, seq: number): NetlinkMessage[] {
+    const out: NetlinkMessage[] = [];
+    for (;;) {
+      const n = Number(sys.recv(this.fd, this.rbuf, RECV_SIZE, 0));
+      if (n < 0) {
+        const e = errno();
+        if (e === EINTR) continue;
+        throw new KernelError(op, object, e === EAGAIN ? 110 : e, 'no netlink reply');
+      }
+      for (const m of parseMessages(this.rbuf.subarray(0, n))) {
+        if (m.seq !== seq) continue;
+        if (m.type === NLMSG.ERROR) {
+          const { errno: err, extack } = parseError(m);
+          if (err === 0) return out;
+          throw new KernelError(op, object, err, extack);
+        }
+        out.push({ ...m, payload: Buffer.from(m.payload) });
+      }
+    }
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
@@ -104,14 +250,29 @@ export class NetlinkSocket {
 }
 
 const sockets = new Map<number, NetlinkSocket>();
+/** Second socket per netns, only for requestOffThread (its acks never meet a sync request's). */
+const offThreadSockets = new Map<number, NetlinkSocket>();
 
 onNetnsRelease((inode) => {
-  const s = sockets.get(inode);
-  if (s) {
-    s.close();
-    sockets.delete(inode);
+  for (const m of [sockets, offThreadSockets]) {
+    const s = m.get(inode);
+    if (s) {
+      s.close();
+      m.delete(inode);
+    }
   }
 });
+
+/** The cached socket of `ns` reserved for off-thread requests (created inside it on first use). */
+export function offThreadSocketIn(ns: Netns = hostNetns()): NetlinkSocket {
+  let s = offThreadSockets.get(ns.inode);
+  if (!s) {
+    const name = ns.isHost ? 'host netns' : `netns ${String(ns)}`;
+    s = ns.isHost ? new NetlinkSocket(name) : withNetns(ns, () => new NetlinkSocket(name));
+    offThreadSockets.set(ns.inode, s);
+  }
+  return s;
+}
 
 /** The cached rtnetlink socket of `ns` (created inside it on first use). */
 export function socketIn(ns: Netns = hostNetns()): NetlinkSocket {
@@ -128,4 +289,6 @@ export function socketIn(ns: Netns = hostNetns()): NetlinkSocket {
 export function closeAllSockets(): void {
   for (const s of sockets.values()) s.close();
   sockets.clear();
+  for (const s of offThreadSockets.values()) s.close();
+  offThreadSockets.clear();
 }

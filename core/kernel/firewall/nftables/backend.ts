@@ -67,7 +67,8 @@ export class NftablesFirewall implements Firewall {
       const entries = this.model.planPublish(mappings);
       if (!entries.length) return;
       await this.ensureReady();
-      await this.apply(`publish ${entries.length} port(s)`, elementCommands('add', portElements(entries)), (m) => m.commitPublish(entries));
+      const op = `publish ${entries.length} port(s)`;
+      await this.apply(op, this.portBatch('add', entries, op), (m) => m.commitPublish(entries));
     });
   }
 
@@ -76,7 +77,8 @@ export class NftablesFirewall implements Firewall {
       const entries: PortEntry[] = this.model.planUnpublish(mappings);
       if (!entries.length) return;
       await this.ensureReady();
-      await this.apply(`unpublish ${entries.length} port(s)`, elementCommands('delete', portElements(entries)), (m) => m.commitUnpublish(entries));
+      const op = `unpublish ${entries.length} port(s)`;
+      await this.apply(op, this.portBatch('delete', entries, op), (m) => m.commitUnpublish(entries));
     });
   }
 
@@ -111,9 +113,9 @@ export class NftablesFirewall implements Firewall {
    * from the model as it would be after this operation (one transaction). If that fails too,
    * the original error is thrown and the model is unchanged.
    */
-  private async apply(op: string, cmds: string, commit: (m: FirewallModel) => void): Promise<void> {
+  private async apply(op: string, cmds: string | (() => Promise<unknown>), commit: (m: FirewallModel) => void): Promise<void> {
     try {
-      await this.nft.run(cmds);
+      await (typeof cmds === 'string' ? this.nft.run(cmds) : cmds());
     } catch (e) {
       const next = new FirewallModel();
       next.replaceWith(this.model);
@@ -126,6 +128,13 @@ export class NftablesFirewall implements Firewall {
       }
     }
     commit(this.model);
+  }
+
+  /** The port-map batch: the transport's fast path when it has one, else element text. */
+  private portBatch(verb: 'add' | 'delete', entries: readonly PortEntry[], op: string): string | (() => Promise<unknown>) {
+    const fast = this.nft.portElements;
+    if (fast) return () => fast.call(this.nft, verb, entries, op);
+    return elementCommands(verb, portElements(entries));
   }
 
   /** First use without reload(): adopt an existing table of our schema, else create it. */

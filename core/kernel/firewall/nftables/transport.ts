@@ -2,6 +2,7 @@
 // both transports implement, and the error an nft failure becomes.
 
 import { errorOf, type ErrorCode, type TsdError } from '../../../errors.js';
+import type { PortEntry } from '../types.js';
 
 export interface NftTransport {
   readonly kind: 'libnftables' | 'exec';
@@ -10,6 +11,13 @@ export interface NftTransport {
    * Throws NftError with nft's own message.
    */
   run(commands: string): Promise<string>;
+  /**
+   * Optional fast path for the published-port maps (pub4, pub4any, pub6, pub6any of tsd's
+   * table): add or delete these elements in one transaction without nft text. Same all-or-none
+   * contract as `run`; throws a TsdError (KernelError) on failure. Transports without it get
+   * `elementCommands` text through `run`.
+   */
+  portElements?(verb: 'add' | 'delete', entries: readonly PortEntry[], op: string): Promise<void>;
   close(): void;
 }
 
