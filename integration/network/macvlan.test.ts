@@ -18,6 +18,8 @@ import { MemoryStore } from '../../core/store/memory.js';
 import { scopeStore } from '../../core/store/scoped.js';
 import { createDefaultIpamDriver, DEFAULT_IPAM_ALIASES } from '../../drivers/ipam/default/index.js';
 import { createMacvlanDriver, MACVLAN_DRIVER_ALIASES, type MacvlanDriver } from '../../drivers/network/macvlan/index.js';
+import { NO_RETRY, PluginDriverSource } from '../../plugins/client/index.js';
+import { servePlugin } from '../../plugins/server/index.js';
 import { ipJson, requireRoot, run } from '../kernel/helpers.js';
 import { kernelNetnsProvider, kernelSandboxNetworking } from './kernel-hooks.js';
 
@@ -384,6 +386,44 @@ describe('tsd-macvlan on a veth parent (real kernel)', function () {
     assert.deepEqual(await addrsIn(undefined, shim), ['10.81.0.250/32']);
     await svc.networks.remove(`${P}r1`);
     await svc.networks.remove(`${P}r2`);
+  });
+
+  it('served over the plugin protocol (as dockerd uses it): Join hands SrcName over, sandboxes ping, removal cleans up', async () => {
+    // The driver behind servePlugin, reached through the remote proxy tsd itself uses for
+    // external plugins: every call crosses the wire in Docker's JSON shapes.
+    const sockDir = path.join(tmp, 'plugins');
+    fs.mkdirSync(sockDir, { recursive: true });
+    const served = await servePlugin(`${P}-remote`, { NetworkDriver: driver }, { socketDir: sockDir });
+    const source = new PluginDriverSource({ discovery: { socketDir: sockDir, specDirs: [] }, discoveryRetry: NO_RETRY, client: { retry: NO_RETRY } });
+    const registry = new DriverRegistry(source);
+    registry.register('IpamDriver', createDefaultIpamDriver({ store: scopeStore(store, 'drivers/tsd-ipam-remote/'), config: {} }), DEFAULT_IPAM_ALIASES);
+    const remote = createServices({
+      store: scopeStore(store, 'remote/'), registry, netns: kernelNetnsProvider(kernel), sandboxNetworking: kernelSandboxNetworking(kernel), dns,
+      log: silentLogger, dataRoot: path.join(tmp, 'rdata'), execRoot: path.join(tmp, 'rrun'), embeddedDns: true, hostResolvConf: path.join(tmp, 'resolv.conf'),
+    });
+    const names: string[] = [];
+    try {
+      const net = `${P}rm`;
+      await remote.networks.create({ name: net, driver: `${P}-remote`, options: { parent: PAR_A }, ipam: { config: [{ subnet: '10.83.0.0/24', gateway: '10.83.0.1' }] } });
+      for (let i = 0; i < 2; i++) {
+        const name = `${P}r${i}`;
+        await run('ip', ['netns', 'add', name]);
+        names.push(name);
+        await remote.sandboxes.create({ name, netnsPath: `/run/netns/${name}` });
+        await remote.networks.connect({ network: net, sandbox: name });
+      }
+      const eps = await Promise.all(names.map(async (nm) => (await remote.records.sandboxEndpoints((await remote.records.findSandbox(nm)).id))[0]!));
+      assert.equal((await linkIn(names[0]!, 'eth0')).address, eps[0]!.macAddress, 'the MAC chosen by the driver crossed the wire');
+      assert.ok((await ipJson<any[]>(['route'], names[0])).some((r) => r.dst === 'default' && r.gateway === '10.83.0.1'));
+      assert.ok(await reach(names[0], eps[1]!.ipv4.split('/')[0]!));
+      for (const nm of names) await remote.sandboxes.remove(nm);
+      await remote.networks.remove(net);
+      assert.deepEqual(await tsdLinks(), []);
+    } finally {
+      for (const nm of names) await execa('ip', ['netns', 'del', nm], { reject: false });
+      await source.close();
+      await served.close();
+    }
   });
 
   it('removal leaves nothing: no links, addresses, routes or driver state', async () => {
