@@ -51,6 +51,8 @@ export function errorMiddleware(log: Logger) {
       res.end();
       return;
     }
-    res.status(status).json({ message });
+    // Exactly "application/json" (no charset): the docker CLI only decodes {"message"} then.
+    res.status(status).setHeader('Content-Type', 'application/json');
+    res.end(JSON.stringify({ message }));
   };
 }

@@ -65,6 +65,7 @@ describe('API server', () => {
     const gone = await c.raw('GET', '/networks/web');
     assert.equal(gone.status, 404);
     assert.deepEqual(json(gone), { message: 'network web not found' });
+    assert.equal(gone.headers['content-type'], 'application/json');
     assert.deepEqual(json(await c.raw('POST', '/networks/prune')), { NetworksDeleted: [] });
   });
 

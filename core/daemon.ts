@@ -1,0 +1,176 @@
+// core/daemon.ts — the one place tsd is wired together: config → lock → store → kernel →
+// built-in drivers → registry → services (reconciled) → API server. The only core file that
+// names concrete drivers (moby's drivers_linux.go). startDaemon() returns a handle whose stop()
+// shuts down gracefully: stop accepting, finish in-flight requests, close the store, remove the
+// socket, release the locks. Networks, endpoints and sandboxes stay; the next start reconciles.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { listenApi, type ApiServer } from './api/server.js';
+import type { TsdConfig } from './config.js';
+import type { DriverContext } from './driver/context.js';
+import { DriverRegistry } from './driver/registry.js';
+import { lockFile, type FileLock } from './kernel/flock.js';
+import { createKernel, type Kernel } from './kernel/index.js';
+import { netnsPins } from './kernel/netns-pin.js';
+import { createLogger, type Logger, type LogSink } from './log.js';
+import { noopDnsRegistry, noopSandboxNetworking } from './service/hooks.js';
+import { createServices, type Services } from './service/index.js';
+import { openStore, type StoreConfig } from './store/open.js';
+import { scopeStore } from './store/scoped.js';
+import type { Store } from './store/store.js';
+import { createFirewall } from './kernel/firewall/select.js';
+import { createNoneDriver } from '../drivers/network/none/index.js';
+import { createNullIpam } from '../drivers/ipam/null/index.js';
+import { createDefaultIpamDriver, DEFAULT_IPAM_ALIASES } from '../drivers/ipam/default/index.js';
+import { createLocalVolumeDriver, LOCAL_VOLUME_DRIVER_ALIASES } from '../drivers/volume/local/local-driver.js';
+import { PluginDriverSource, type RetryPolicy } from '../plugins/client/index.js';
+import { servePlugin, type ServedDrivers, type ServedPlugin } from '../plugins/server/index.js';
+
+/** How long a driver name that no socket answers to is retried before "not found". */
+const PLUGIN_DISCOVERY_RETRY: RetryPolicy = { baseDelayMs: 200, maxDelayMs: 1000, giveUpAfterMs: 2000 };
+
+export interface DaemonHandle {
+  readonly config: TsdConfig;
+  readonly socketPath: string;
+  readonly services: Services;
+  readonly log: Logger;
+  /** Graceful shutdown; idempotent. */
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Where log lines go (default stderr). */
+  logSink?: LogSink;
+}
+
+/** Register every built-in driver this build has. Each gets its own context. */
+function registerBuiltinDrivers(registry: DriverRegistry, ctx: (name: string) => DriverContext, config: TsdConfig): void {
+  registry.register('NetworkDriver', createNoneDriver(), ['null']);
+  registry.register('IpamDriver', createNullIpam());
+  registry.register('IpamDriver', createDefaultIpamDriver(ctx('tsd-ipam'), { defaultPools: config.defaultAddressPools }), DEFAULT_IPAM_ALIASES);
+  registry.register('VolumeDriver', createLocalVolumeDriver(ctx('tsd-local')), LOCAL_VOLUME_DRIVER_ALIASES);
+}
+
+/**
+ * Serve every built-in tsd-* driver over Docker's plugin protocol in `socketDir`, so dockerd can
+ * use them as remote drivers (`docker network create -d tsd-bridge --ipam-driver tsd-ipam`).
+ */
+async function serveBuiltinDrivers(registry: DriverRegistry, socketDir: string, log: Logger): Promise<ServedPlugin[]> {
+  const byName = new Map<string, ServedDrivers>();
+  const add = <K extends keyof ServedDrivers>(kind: K, d: NonNullable<ServedDrivers[K]>) => {
+    if (!d.name.startsWith('tsd-')) return;
+    const e = byName.get(d.name) ?? {};
+    e[kind] = d;
+    byName.set(d.name, e);
+  };
+  for (const d of registry.listBuiltins('NetworkDriver')) add('NetworkDriver', d);
+  for (const d of registry.listBuiltins('IpamDriver')) add('IpamDriver', d);
+  for (const d of registry.listBuiltins('VolumeDriver')) add('VolumeDriver', d);
+  for (const d of registry.listBuiltins('GraphDriver')) add('GraphDriver', d);
+  const served: ServedPlugin[] = [];
+  try {
+    for (const [name, drivers] of byName) served.push(await servePlugin(name, drivers, { socketDir, log: log.child({ plugin: name }) }));
+  } catch (e) {
+    await Promise.allSettled(served.map((p) => p.close()));
+    throw e;
+  }
+  return served;
+}
+
+async function openConfiguredStore(config: TsdConfig, log: Logger): Promise<Store> {
+  const s = config.store;
+  const sc: StoreConfig =
+    s.kind === 'embedded' ? { kind: 'embedded', path: path.join(config.dataRoot, 'store') }
+    : s.kind === 'etcd' ? { kind: 'etcd', endpoints: s.endpoints, prefix: s.prefix, ...(s.dialTimeoutMs ? { dialTimeoutMs: s.dialTimeoutMs } : {}) }
+    : { kind: 'memory' };
+  const store = await openStore(sc);
+  log.info('store opened', { store: sc.kind });
+  return store;
+}
+
+export async function startDaemon(config: TsdConfig, opts: StartOptions = {}): Promise<DaemonHandle> {
+  const log = createLogger({ level: config.logLevel, ...(opts.logSink ? { sink: opts.logSink } : {}), fields: { pid: process.pid } });
+  const cleanup: Array<() => Promise<void> | void> = [];
+  const unwind = async () => {
+    for (const f of cleanup.reverse()) {
+      try { await f(); } catch (e) { log.error('shutdown step failed', { err: e }); }
+    }
+    cleanup.length = 0;
+  };
+  try {
+    fs.mkdirSync(config.dataRoot, { recursive: true, mode: 0o700 });
+    // Two daemons must never share a state dir (or a run dir: the second would steal the socket).
+    const locks: FileLock[] = [lockFile(path.join(config.dataRoot, 'tsd.lock'), `data root ${config.dataRoot}`)];
+    cleanup.push(() => locks[0]!.release());
+    if (path.resolve(config.execRoot) !== path.resolve(config.dataRoot)) {
+      fs.mkdirSync(config.execRoot, { recursive: true, mode: 0o700 });
+      locks.push(lockFile(path.join(config.execRoot, 'tsd.lock'), `exec root ${config.execRoot}`));
+      cleanup.push(() => locks[1]!.release());
+    }
+
+    const store = await openConfiguredStore(config, log);
+    cleanup.push(() => store.close());
+    const firewall = await createFirewall({ backend: config.firewallBackend }, { log: log.child({ component: 'firewall' }) });
+    const kernel: Kernel = createKernel({ firewall });
+    const servedNames = (name: string) => name.startsWith('tsd-');
+    const registry = new DriverRegistry(new PluginDriverSource({
+      exclude: servedNames, discovery: { socketDir: config.pluginDir }, log,
+      // dockerd waits ~15 s for an unknown plugin name; a mistyped -d should fail in seconds.
+      discoveryRetry: PLUGIN_DISCOVERY_RETRY,
+    }));
+    const driverCtx = (name: string): DriverContext => {
+      const dataDir = path.join(config.dataRoot, 'drivers', name);
+      fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+      return { log: log.child({ driver: name }), store: scopeStore(store, `drivers/${name}/`), kernel, dataDir, config: config.drivers[name] ?? {} };
+    };
+    registerBuiltinDrivers(registry, driverCtx, config);
+    for (const d of registry.listBuiltins('VolumeDriver')) {
+      if (d.reconcile) log.info('volume driver reconciled', { driver: d.name, ...(await d.reconcile()) });
+    }
+
+    const services = createServices({
+      store, registry, log, netns: netnsPins,
+      // TODO(#4): the kernel layer's SandboxNetworking (move/rename/address/route) and core/dns's registry.
+      sandboxNetworking: noopSandboxNetworking, dns: noopDnsRegistry,
+      dataRoot: config.dataRoot, execRoot: config.execRoot, embeddedDns: config.dns,
+    });
+    await services.reconcile();
+
+    const api: ApiServer = await listenApi({
+      services, log: log.child({ component: 'api' }), socketPath: config.apiSocket,
+      info: {
+        storeKind: store.kind,
+        dataRoot: config.dataRoot,
+        drivers: async () => ({
+          network: registry.listBuiltins('NetworkDriver').map((d) => d.name),
+          ipam: registry.listBuiltins('IpamDriver').map((d) => d.name),
+          volume: registry.listBuiltins('VolumeDriver').map((d) => d.name),
+        }),
+      },
+    });
+    cleanup.push(() => api.close());
+    if (config.servePlugins) {
+      const served = await serveBuiltinDrivers(registry, config.pluginDir, log);
+      cleanup.push(() => Promise.allSettled(served.map((p) => p.close())).then(() => undefined));
+      log.info('serving drivers over the plugin protocol', { dir: config.pluginDir, plugins: served.map((p) => p.name) });
+    }
+    log.info('tsd started', { dataRoot: config.dataRoot, socket: config.apiSocket, store: store.kind });
+
+    let stopping: Promise<void> | undefined;
+    return {
+      config, socketPath: config.apiSocket, services, log,
+      stop() {
+        stopping ??= (async () => {
+          log.info('tsd stopping');
+          await unwind();
+          log.info('tsd stopped');
+        })();
+        return stopping;
+      },
+    };
+  } catch (e) {
+    await unwind();
+    throw e;
+  }
+}

@@ -1,0 +1,35 @@
+// test/core/config.test.ts — config file (JSON/YAML) + flags: precedence, and errors that name the key.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseConfigObject, readConfigFile, resolveConfig } from '../../core/config.js';
+
+describe('config', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsd-cfg-'));
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('defaults < file < flags; the socket follows a custom exec root', () => {
+    const f = path.join(dir, 'tsd.yaml');
+    fs.writeFileSync(f, 'data-root: /srv/tsd\nexec-root: /run/tsd2\nstore:\n  kind: etcd\n  endpoints: [http://127.0.0.1:2379]\nlog-level: debug\ndns: false\n');
+    const c = resolveConfig(readConfigFile(f), parseConfigObject({ 'log-level': 'warn' }, 'flags'));
+    assert.equal(c.dataRoot, '/srv/tsd');
+    assert.equal(c.apiSocket, '/run/tsd2/tsd.sock');
+    assert.deepEqual(c.store, { kind: 'etcd', endpoints: ['http://127.0.0.1:2379'], prefix: '/tsd/' });
+    assert.equal(c.logLevel, 'warn');
+    assert.equal(c.dns, false);
+    const d = resolveConfig(undefined);
+    assert.deepEqual([d.dataRoot, d.apiSocket, d.store.kind, d.firewallBackend], ['/var/lib/tsd', '/run/tsd/tsd.sock', 'embedded', 'auto']);
+  });
+
+  it('errors name the file and the key', () => {
+    const f = path.join(dir, 'bad.json');
+    fs.writeFileSync(f, JSON.stringify({ 'data-root': 'relative', store: { kind: 'etcd', endpoints: [] }, 'default-address-pools': [{ base: '10.0.0.0/33', size: 24 }], colour: 'red' }));
+    assert.throws(() => readConfigFile(f), (e: Error) =>
+      e.message.startsWith(`config ${f}: `) && /data-root: must be an absolute path/.test(e.message) && /store.endpoints: needs at least one endpoint/.test(e.message) &&
+      /default-address-pools\[0\].base: is not a valid CIDR/.test(e.message) && /colour: unknown key/.test(e.message));
+    fs.writeFileSync(f, '{"data-root": ');
+    assert.throws(() => readConfigFile(f), /not valid JSON/);
+    assert.throws(() => parseConfigObject({ 'firewall-backend': 'pf' }, 'flags'), /config flags: firewall-backend: /);
+  });
+});
