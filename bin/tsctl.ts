@@ -30,6 +30,10 @@ const code = await runCli(process.argv.slice(2), {
   stderr: (s) => process.stderr.write(s),
   env: process.env,
   spawnInNetns,
+  stdin: process.stdin,
+  stdoutStream: process.stdout,
+  stdoutIsTTY: !!process.stdout.isTTY,
+  stderrIsTTY: !!process.stderr.isTTY,
   ...(process.stdin.isTTY ? { confirm } : {}),
 });
 // Let stdout drain before exiting (pipes).

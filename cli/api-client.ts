@@ -80,6 +80,36 @@ export class ApiClient {
     return JSON.parse(r.body) as T;
   }
 
+  /**
+   * Streaming request: `body` (if any) is piped as the request body with `contentType`; resolves
+   * with the response once its headers are in. Non-2xx becomes ApiError (the body is read first).
+   * No overall timeout: imports and exports of big layers take as long as they take.
+   */
+  stream(method: string, path: string, body?: NodeJS.ReadableStream, contentType = 'application/x-tar'): Promise<http.IncomingMessage> {
+    return new Promise((resolve, reject) => {
+      const req = http.request(
+        { socketPath: this.socketPath, method, path, headers: body ? { 'Content-Type': contentType, 'Transfer-Encoding': 'chunked' } : {} },
+        (res) => {
+          const status = res.statusCode ?? 0;
+          if (status >= 200 && status < 300) return resolve(res);
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', reject);
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            let message = text;
+            try { message = (JSON.parse(text) as { message?: string }).message ?? text; } catch { /* not JSON */ }
+            reject(new ApiError(status, message || `HTTP ${status}`));
+          });
+        },
+      );
+      req.on('error', (e: NodeJS.ErrnoException) => reject(['ENOENT', 'ECONNREFUSED', 'EACCES'].includes(e.code ?? '') ? new ConnectError(this.socketPath, e) : e));
+      if (!body) { req.end(); return; }
+      body.on('error', (e) => req.destroy(e));
+      body.pipe(req);
+    });
+  }
+
   static query(params: Record<string, string | boolean | undefined | Record<string, string[]>>): string {
     const q = new URLSearchParams();
     for (const [k, v] of Object.entries(params)) {

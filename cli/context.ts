@@ -12,6 +12,12 @@ export interface CliIo {
   spawnInNetns?: (netnsPath: string, argv: string[]) => Promise<number>;
   /** Ask the user a yes/no question (prune); undefined = not interactive. */
   confirm?: (question: string) => Promise<boolean>;
+  /** Byte streams for `layer import -` / `layer export` (stdout as a stream, binary-safe). */
+  stdin?: NodeJS.ReadableStream;
+  stdoutStream?: NodeJS.WritableStream;
+  stdoutIsTTY?: boolean;
+  /** Progress bars are drawn only on a terminal. */
+  stderrIsTTY?: boolean;
 }
 
 export class CliContext {

@@ -7,6 +7,7 @@ import { ApiError, ConnectError, socketFromHost } from './api-client.js';
 import { sandboxCommand } from './commands/sandbox.js';
 import { networkCommand } from './commands/network.js';
 import { volumeCommand } from './commands/volume.js';
+import { layerCommand } from './commands/layer.js';
 import { CliContext, UsageError, type CliIo } from './context.js';
 
 export const TSCTL_VERSION = '0.1.0';
@@ -23,7 +24,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .hook('preAction', () => {
       ctx.socketPath = socketFromHost(program.opts<{ host?: string }>().host ?? io.env.TSD_HOST);
     });
-  for (const sub of [networkCommand(ctx), volumeCommand(ctx), sandboxCommand(ctx)]) {
+  for (const sub of [networkCommand(ctx), volumeCommand(ctx), sandboxCommand(ctx), layerCommand(ctx)]) {
     program.addCommand(sub);
     sub.exitOverride().configureOutput({ writeOut: io.stdout, writeErr: io.stderr, outputError: (s, write) => write(s.replace(/^error: /, 'Error: ')) });
     for (const c of sub.commands) {

@@ -30,6 +30,8 @@ import { createMacvlanDriver, MACVLAN_DRIVER_ALIASES } from '../drivers/network/
 import { createNullIpam } from '../drivers/ipam/null/index.js';
 import { createDefaultIpamDriver, DEFAULT_IPAM_ALIASES } from '../drivers/ipam/default/index.js';
 import { createLocalVolumeDriver, LOCAL_VOLUME_DRIVER_ALIASES } from '../drivers/volume/local/local-driver.js';
+import { createOverlay2Driver } from '../drivers/graph/overlay2/overlay2-driver.js';
+import { createVfsDriver } from '../drivers/graph/vfs/vfs-driver.js';
 import { PluginDriverSource, type RetryPolicy } from '../plugins/client/index.js';
 import { servePlugin, type ServedDrivers, type ServedPlugin } from '../plugins/server/index.js';
 
@@ -67,11 +69,28 @@ function registerBuiltinDrivers(registry: DriverRegistry, ctx: (name: string) =>
   registry.register('IpamDriver', createNullIpam());
   registry.register('IpamDriver', createDefaultIpamDriver(ctx('tsd-ipam'), { defaultPools: config.defaultAddressPools }), DEFAULT_IPAM_ALIASES);
   registry.register('VolumeDriver', local, LOCAL_VOLUME_DRIVER_ALIASES);
+  // Graph drivers keep their layers in tsd's own dataDir (<data-root>/drivers/tsd-overlay2), not in
+  // the Home dockerd's GraphDriver.Init sends (<dockerd data-root>/tsd-overlay2): one tree, one
+  // mount refcount table and one lock serve dockerd and tsd's own layers (tsctl layer), and it
+  // does not move when a dockerd restarts with another --data-root. See the driver headers.
+  registry.register('GraphDriver', createOverlay2Driver(ctx('tsd-overlay2')));
+  registry.register('GraphDriver', createVfsDriver(ctx('tsd-vfs')));
   return [
     ['tsd-bridge', () => bridge.restore()],
     ['tsd-macvlan', () => macvlan.reconcile()],
     ['tsd-local', () => local.reconcile()],
   ];
+}
+
+/** Initialise graph drivers for tsd's own use; one the kernel cannot run (no overlay) is only logged. */
+async function initGraphDrivers(registry: DriverRegistry, log: Logger): Promise<void> {
+  for (const d of registry.listBuiltins('GraphDriver')) {
+    try {
+      await d.init({ home: '', options: [], uidMaps: [], gidMaps: [] });
+    } catch (e) {
+      log.warn('graph driver unavailable', { driver: d.name, err: e });
+    }
+  }
 }
 
 /**
@@ -167,6 +186,7 @@ export async function startDaemon(config: TsdConfig, opts: StartOptions = {}): P
       cleanup.push(() => embedded.close());
       dns = createEmbeddedDnsRegistry(embedded, kernel, log.child({ component: 'dns' }));
     }
+    await initGraphDrivers(registry, log);
 
     const services = createServices({
       store, registry, log, netns: createKernelNetnsProvider(),

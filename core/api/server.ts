@@ -14,6 +14,7 @@ import { networkRoutes } from './routes/networks.js';
 import { sandboxRoutes } from './routes/sandboxes.js';
 import { systemRoutes, type SystemInfo } from './routes/system.js';
 import { volumeRoutes } from './routes/volumes.js';
+import { layerRoutes } from './routes/layers.js';
 import { API_VERSION, MIN_API_VERSION, compareApiVersions } from './version.js';
 
 /** Largest request body accepted; Docker's network/volume bodies are a few KB. */
@@ -42,6 +43,9 @@ export function createApiApp(o: ApiOptions): express.Express {
     }
     next();
   });
+  // Routes whose body is a raw stream (layer import) come before the JSON parser, which would
+  // read any body whatever its type; the size limit below is for JSON bodies only.
+  app.use(layerRoutes(o.services.layers, o.log));
   // dockerd-style clients may omit Content-Type: parse every body as JSON (toolchain.md §6).
   app.use(express.json({ type: () => true, limit: BODY_LIMIT_BYTES, strict: true }));
 
@@ -69,6 +73,9 @@ export async function listenApi(o: ApiOptions & { socketPath: string }): Promise
   fs.rmSync(o.socketPath, { force: true });
   const server = http.createServer(app);
   server.keepAliveTimeout = 65_000;
+  // A layer import or export may stream for longer than Node's 5-minute default; headers still
+  // have to arrive within headersTimeout.
+  server.requestTimeout = 0;
   // Created 0600 (umask), then widened to 0660: never a moment where others can connect.
   const oldMask = process.umask(0o177);
   try {

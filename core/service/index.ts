@@ -12,6 +12,7 @@ import { Records } from './records.js';
 import { SandboxFiles } from './sandbox-files.js';
 import { SandboxService } from './sandboxes.js';
 import { VolumeService } from './volumes.js';
+import { LayerService } from './layers.js';
 
 export interface ServicesOptions {
   store: Store;
@@ -35,6 +36,7 @@ export interface Services {
   networks: NetworkService;
   sandboxes: SandboxService;
   volumes: VolumeService;
+  layers: LayerService;
   /** Startup repair, sandboxes first (their vanished endpoints), then networks, then volumes. */
   reconcile(): Promise<void>;
 }
@@ -59,8 +61,9 @@ export function createServices(o: ServicesOptions): Services {
   const volumes = new VolumeService({
     records, registry: o.registry, log: o.log.child({ service: 'volumes' }), ...(o.defaultVolumeDriver ? { defaultDriver: o.defaultVolumeDriver } : {}),
   });
+  const layers = new LayerService({ store: scopeStore(o.store, SERVICES_STORE_PREFIX), registry: o.registry, log: o.log.child({ service: 'layers' }) });
   return {
-    records, networks, sandboxes, volumes,
+    records, networks, sandboxes, volumes, layers,
     async reconcile() {
       const sb = await sandboxes.reconcile();
       const net = await networks.reconcile();

@@ -8,6 +8,9 @@
 //   <root>/<id>/merged/    mount point, exists while mounted
 //   <root>/<id>/committed  written when a child is created: the layer is then mounted read-only
 //
+// <root> is the driver's DriverContext dataDir (tsd's <data-root>/drivers/tsd-overlay2), never the
+// Home that dockerd's GraphDriver.Init sends: the same layers serve dockerd and tsd's own layer
+// API, and dockerd's Home differs per dockerd (--data-root) while tsd's root is locked to one tsd.
 // Everything that must survive a restart is on disk; mount refcounts live in memory and are
 // rebuilt from /proc/self/mountinfo at init (a mounted merged/ counts as one reference).
 // Long lower chains: when the option string with absolute paths exceeds a page, the mount runs in
@@ -59,6 +62,7 @@ export class Overlay2Driver implements GraphDriver, DigestingApply {
   private readonly root: string;
   private readonly refs = new Map<string, number>();
   private readonly lock = new KeyedLock();
+  private initialised = false;
 
   constructor(private readonly ctx: DriverContext) {
     this.root = ctx.dataDir;
@@ -80,7 +84,10 @@ export class Overlay2Driver implements GraphDriver, DigestingApply {
     }
     fs.mkdirSync(this.root, { recursive: true, mode: 0o710 });
     fs.mkdirSync(`${this.root}/l`, { recursive: true, mode: 0o700 });
-    this.refs.clear();
+    // tsd inits at start and dockerd again on every GraphDriver.Init: only the first rebuilds refs,
+    // a later one must not forget references taken in between.
+    if (this.initialised) return;
+    this.initialised = true;
     for (const m of this.ctx.kernel.mounts.mountsUnder(this.root)) {
       const rel = m.mountPoint.slice(this.root.length + 1).split('/');
       if (m.fsType === 'overlay' && rel.length === 2 && rel[1] === 'merged') this.refs.set(rel[0]!, 1);

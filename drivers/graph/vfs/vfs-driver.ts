@@ -3,6 +3,7 @@
 // file system has them: xattrs, owners, hardlinks and holes kept). Get returns the directory, Put
 // does nothing. Diff/Changes/ApplyDiff/DiffSize are the naive ones: compare trees, AUFS whiteouts.
 // Slow and big by design (moby/docker-cli#3741) but works on any file system, e.g. inside overlay.
+// <root> is the DriverContext dataDir, not the Home of dockerd's GraphDriver.Init (see overlay2).
 
 import fs from 'node:fs';
 import type { Readable } from 'node:stream';
