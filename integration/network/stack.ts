@@ -96,8 +96,8 @@ export async function dial(nsPath: string | undefined, proto: 'tcp' | 'udp', add
   // TCP sends nothing: unread data at the server's close would turn its FIN into a RST that can
   // overtake the answer. UDP needs a datagram to answer.
   const input = proto === 'tcp' ? '' : 'x\n';
-  // UDP may lose a datagram (the server forks per packet): three tries.
-  for (let i = 0; i < (proto === 'udp' ? 3 : 1); i++) {
+  // UDP may lose a datagram (the server forks per packet; the host may be loaded): five tries.
+  for (let i = 0; i < (proto === 'udp' ? 5 : 1); i++) {
     const r = nsPath ? await inNs(nsPath, argv, { input, timeout: 4000 }) : await run(argv[0]!, argv.slice(1), { input, timeout: 4000 });
     const out = String(r.stdout ?? '').trim();
     if (out) return out;
