@@ -95,10 +95,20 @@ export interface JoinRequest {
   /** Path of the sandbox's network namespace. */
   sandboxKey: string;
   options: EndpointOptions;
+  /**
+   * tsd-internal (never on the plugin wire): the name the caller will give the interface inside
+   * the sandbox. A driver may then create it there directly under that name (no move, no rename)
+   * and say so with `interfaceName.inSandbox`.
+   */
+  sandboxIfname?: string;
 }
 
 export interface JoinResponse {
-  interfaceName: { srcName: string; dstPrefix: string };
+  /**
+   * `inSandbox` (tsd-internal): `srcName` already sits inside the sandbox under the requested
+   * `sandboxIfname`, so the caller only configures it.
+   */
+  interfaceName: { srcName: string; dstPrefix: string; inSandbox?: boolean };
   gateway?: string;
   gatewayIpv6?: string;
   staticRoutes?: StaticRoute[];

@@ -11,7 +11,7 @@
 import { ConflictError, ForbiddenError, InvalidArgumentError, MultiError, messageOf, withContext } from '../errors.js';
 import type { DriverRegistry } from '../driver/registry.js';
 import { GATEWAY_ADDRESS_TYPE, REQUEST_ADDRESS_TYPE, type IpamDriver } from '../driver/ipam-driver.js';
-import { hasExternalConnectivity, hasGatewayAllocationChecker, type IpamData, type NetworkDriver } from '../driver/network-driver.js';
+import { hasExternalConnectivity, hasGatewayAllocationChecker, type EndpointOptions, type ExposedPort, type IpamData, type NetworkDriver, type PortBinding } from '../driver/network-driver.js';
 import type { Logger } from '../log.js';
 import { ipOf, isIp, isV6, parseCidr, withPrefixOf } from '../model/addr.js';
 import type { EndpointRecord } from '../model/endpoint.js';
@@ -54,6 +54,9 @@ export interface ConnectInput {
   aliases?: string[];
   macAddress?: string;
   driverOpts?: Record<string, string>;
+  /** Ports to publish (Docker's com.docker.network.portmap), handed to ProgramExternalConnectivity. */
+  portBindings?: PortBinding[];
+  exposedPorts?: ExposedPort[];
 }
 
 export interface NetworkServiceDeps {
@@ -417,7 +420,11 @@ export class NetworkService {
       macAddress: input.macAddress ?? '', ifname: '', aliases: input.aliases ?? [], gateway: '', gatewayIpv6: '',
       driverOpts: input.driverOpts ?? {}, created: now(),
     };
-    const options = { generic: ep.driverOpts };
+    const options: EndpointOptions = {
+      generic: ep.driverOpts,
+      ...(input.portBindings?.length ? { portBindings: input.portBindings } : {}),
+      ...(input.exposedPorts?.length ? { exposedPorts: input.exposedPorts } : {}),
+    };
     await UndoStack.run(async (undo) => {
       const v4 = n.pools.filter((p) => !p.v6);
       const v6 = n.pools.filter((p) => p.v6);
@@ -432,11 +439,16 @@ export class NetworkService {
       if (chosen?.macAddress && !ep.macAddress) ep.macAddress = chosen.macAddress;
       if (chosen?.address && !ep.ipv4) ep.ipv4 = chosen.address;
       if (chosen?.addressIpv6 && !ep.ipv6) ep.ipv6 = chosen.addressIpv6;
-      const join = await driver.join({ networkId: n.id, endpointId: ep.id, sandboxKey: sb.netnsPath, options });
+      // Offer the driver the final name so it can create the interface inside the sandbox.
+      const sandboxIfname = this.nextIfname('eth', existing);
+      const join = await driver.join({ networkId: n.id, endpointId: ep.id, sandboxKey: sb.netnsPath, options, sandboxIfname });
       undo.push('leave', () => driver.leave(n.id, ep.id));
       ep.gateway = join.gateway ?? '';
       ep.gatewayIpv6 = join.gatewayIpv6 ?? '';
-      ep.ifname = this.nextIfname(join.interfaceName.dstPrefix || 'eth', existing);
+      // No interface (none, host): no name, so detach can never remove someone else's.
+      ep.ifname = !join.interfaceName.srcName ? ''
+        : join.interfaceName.inSandbox ? sandboxIfname
+        : this.nextIfname(join.interfaceName.dstPrefix || 'eth', existing);
       if (hasExternalConnectivity(driver)) {
         await driver.programExternalConnectivity({ networkId: n.id, endpointId: ep.id, options });
         undo.push('revoke external connectivity', () => driver.revokeExternalConnectivity(n.id, ep.id));
@@ -511,14 +523,19 @@ export class NetworkService {
     if (!sbKnown) await step('find sandbox', async () => { netnsPath = (await this.d.records.findSandbox(ep.sandboxId)).netnsPath; });
     // DNS first: a removed name must stop resolving before its address can be handed out again.
     await step('remove DNS records', () => this.d.dns.remove(n.id, ep.id));
-    await step(`detach ${ep.ifname} from sandbox`, () => this.d.sandboxNetworking.detach({ netnsPath, ifname: ep.ifname, networkId: n.id, endpointId: ep.id }));
     let driver: NetworkDriver | undefined;
     let ipam: IpamDriver | undefined;
     await step(`driver ${n.driver}`, async () => { driver = await this.d.registry.get('NetworkDriver', n.driver); });
     await step(`ipam driver ${n.ipamDriver}`, async () => { ipam = await this.d.registry.get('IpamDriver', n.ipamDriver); });
+    // Published ports go before the interface (netavark#1482: between the two, DNAT'ed traffic
+    // for the vanished address would follow the default route out of the host).
+    if (driver && hasExternalConnectivity(driver)) {
+      const dr = driver;
+      await step('revoke external connectivity', () => dr.revokeExternalConnectivity(n.id, ep.id));
+    }
+    await step(`detach ${ep.ifname} from sandbox`, () => this.d.sandboxNetworking.detach({ netnsPath, ifname: ep.ifname, networkId: n.id, endpointId: ep.id }));
     if (driver) {
       const dr = driver;
-      if (hasExternalConnectivity(dr)) await step('revoke external connectivity', () => dr.revokeExternalConnectivity(n.id, ep.id));
       await step('leave', () => dr.leave(n.id, ep.id));
       await step('delete endpoint in driver', () => dr.deleteEndpoint(n.id, ep.id));
     }

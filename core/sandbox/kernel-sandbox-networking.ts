@@ -1,0 +1,92 @@
+// core/sandbox/kernel-sandbox-networking.ts — SandboxNetworking on the kernel layer: after a
+// driver's Join, put its interface into the sandbox's netns under its final name and configure it
+// (MAC, addresses, up, default routes, static routes); on detach, remove it. dockerd's job in
+// Docker (osl), done here with the fewest netlink round-trips:
+//  - driver created it inside the sandbox (`inSandbox`): index lookup, up, addresses, routes;
+//  - driver left it on the host (plugins, dockerd-style drivers): move, then rename+MAC+up in one
+//    request, addresses, routes.
+// The netns handle is opened per call and closed; the netlink socket in the sandbox stays cached
+// (by inode) until detach or the sandbox's removal releases it (a socket keeps a netns alive).
+
+import { NotFoundError, withContext } from '../errors.js';
+import type { Kernel } from '../kernel/index.js';
+import type { Netns } from '../kernel/netns.js';
+import type { SandboxAttachRequest, SandboxNetworking } from '../service/hooks.js';
+
+/** Link kinds detach may delete; never a physical device or lo (a sandbox may be the host netns). */
+const VIRTUAL_KINDS = new Set(['veth', 'macvlan', 'ipvlan', 'vxlan', 'bridge', 'dummy']);
+
+function gatewayIp(g: string): string {
+  const i = g.indexOf('/');
+  return i < 0 ? g : g.slice(0, i);
+}
+
+export function createKernelSandboxNetworking(kernel: Pick<Kernel, 'links' | 'linksIn' | 'netns'>): SandboxNetworking {
+  // `netns.release` drops tsd's cached netlink socket there: a socket would keep an adopted
+  // sandbox's netns (and its veths) alive after its process exits.
+  const open = (path: string): Netns => kernel.netns.open({ path });
+
+  async function configure(req: SandboxAttachRequest, ns: Netns): Promise<void> {
+    const { srcName, inSandbox } = req.join.interfaceName;
+    const sb = kernel.linksIn(ns);
+    let index: number;
+    if (inSandbox) {
+      index = await sb.linkIndex(srcName);
+      // The driver chose name and MAC at creation; a different name is renamed with the up.
+      await sb.setLink(index, srcName === req.ifname ? { up: true } : { name: req.ifname, up: true });
+    } else {
+      await kernel.links.setLink(srcName, { netns: ns });
+      index = await sb.linkIndex(srcName);
+      await sb.setLink(index, { name: req.ifname, ...(req.macAddress ? { mac: req.macAddress } : {}), up: true });
+    }
+    try {
+      if (req.ipv4) await sb.addAddress(index, req.ipv4, { broadcast: 'auto' });
+      if (req.ipv6) await sb.addAddress(index, req.ipv6);
+      if (req.join.gateway) await sb.addRoute({ dst: 'default', gateway: gatewayIp(req.join.gateway) });
+      if (req.join.gatewayIpv6) await sb.addRoute({ dst: 'default', gateway: gatewayIp(req.join.gatewayIpv6) });
+      for (const r of req.join.staticRoutes ?? []) {
+        if (r.routeType === 1 || !r.nextHop) await sb.addRoute({ dst: r.destination, dev: index });
+        else await sb.addRoute({ dst: r.destination, gateway: gatewayIp(r.nextHop) });
+      }
+    } catch (e) {
+      // Undo everything this attach did in one step: the interface goes (a veth takes its host
+      // end along; the driver's leave is idempotent about that).
+      await sb.deleteLinkIfExists(index).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  return {
+    async attach(req) {
+      if (!req.join.interfaceName.srcName) return; // none/host: nothing to move
+      const ns = open(req.netnsPath);
+      try {
+        await configure(req, ns);
+      } catch (e) {
+        throw withContext(`attach ${req.join.interfaceName.srcName} as ${req.ifname} in ${req.netnsPath}`, e);
+      } finally {
+        ns.close();
+      }
+    },
+
+    async detach(req) {
+      if (!req.netnsPath || !req.ifname) return;
+      let ns: Netns;
+      try {
+        ns = open(req.netnsPath);
+      } catch {
+        return; // the netns is gone (or never was): nothing left inside it to remove
+      }
+      try {
+        const sb = kernel.linksIn(ns);
+        const link = await sb.findLink(req.ifname);
+        if (link && link.kind !== undefined && VIRTUAL_KINDS.has(link.kind)) await sb.deleteLinkIfExists(link.index);
+      } catch (e) {
+        if (!(e instanceof NotFoundError)) throw withContext(`detach ${req.ifname} from ${req.netnsPath}`, e);
+      } finally {
+        kernel.netns.release(ns);
+        ns.close();
+      }
+    },
+  };
+}

@@ -1,0 +1,102 @@
+// drivers/network/bridge/ports.ts — Docker port bindings → firewall PortMappings, with host-port
+// allocation: a fixed port, "any free port in HostPort..HostPortEnd" (Docker's range binding), or
+// an ephemeral one (HostPort 0). The allocator's view is every mapping tsd-bridge has published;
+// the firewall still refuses a port held by another mapping (ConflictError).
+
+import net from 'node:net';
+import { ConflictError, InvalidArgumentError } from '../../../core/errors.js';
+import type { PortBinding } from '../../../core/driver/network-driver.js';
+import type { PortMapping } from '../../../core/kernel/firewall/types.js';
+
+/** Docker's default ephemeral range for published ports (ip_local_port_range's defaults). */
+export const EPHEMERAL_FIRST = 32768;
+export const EPHEMERAL_LAST = 60999;
+
+const ipOf = (cidr: string): string => cidr.split('/')[0] ?? '';
+
+/** Which host ports are taken, per protocol ("tcp/8080"), regardless of host address. */
+export class HostPortAllocator {
+  private readonly used = new Map<string, number>();
+  private cursor = EPHEMERAL_FIRST;
+
+  private static key(proto: string, port: number): string {
+    return `${proto}/${port}`;
+  }
+  take(m: Pick<PortMapping, 'proto' | 'hostPort'>): void {
+    const k = HostPortAllocator.key(m.proto, m.hostPort);
+    this.used.set(k, (this.used.get(k) ?? 0) + 1);
+  }
+  release(m: Pick<PortMapping, 'proto' | 'hostPort'>): void {
+    const k = HostPortAllocator.key(m.proto, m.hostPort);
+    const n = (this.used.get(k) ?? 0) - 1;
+    if (n <= 0) this.used.delete(k);
+    else this.used.set(k, n);
+  }
+  isFree(proto: string, port: number): boolean {
+    return !this.used.has(HostPortAllocator.key(proto, port));
+  }
+  /** First free port in first..last, or (ephemeral) round-robin from the last one handed out. */
+  pick(proto: string, first: number, last: number, what: string): number {
+    const ephemeral = first === 0;
+    const lo = ephemeral ? EPHEMERAL_FIRST : first;
+    const hi = ephemeral ? EPHEMERAL_LAST : last;
+    const span = hi - lo + 1;
+    const start = ephemeral ? Math.min(Math.max(this.cursor, lo), hi) : lo;
+    for (let i = 0; i < span; i++) {
+      const p = lo + ((start - lo + i) % span);
+      if (this.isFree(proto, p)) {
+        if (ephemeral) this.cursor = p + 1 > hi ? lo : p + 1;
+        return p;
+      }
+    }
+    throw new ConflictError(`${what}: no free host port in ${lo}-${hi}`);
+  }
+}
+
+export interface EndpointAddresses {
+  ipv4: string;
+  ipv6: string;
+}
+
+/**
+ * Turn bindings into mappings (one per address family they apply to) and reserve their host
+ * ports in `alloc`. On error nothing stays reserved.
+ */
+export function planPortMappings(
+  networkId: string, ep: EndpointAddresses, bindings: readonly PortBinding[], alloc: HostPortAllocator, enableIpv6: boolean,
+): PortMapping[] {
+  const out: PortMapping[] = [];
+  try {
+    bindings.forEach((b, i) => {
+      const at = `PortBindings[${i}] ${b.proto}/${b.port}`;
+      if (!['tcp', 'udp', 'sctp'].includes(b.proto)) throw new InvalidArgumentError(`${at}: Proto: ${JSON.stringify(b.proto)} is not one of tcp, udp, sctp`);
+      if (!Number.isInteger(b.port) || b.port < 1 || b.port > 65535) throw new InvalidArgumentError(`${at}: Port: ${b.port} is not a port (1-65535)`);
+      const end = b.hostPortEnd || b.hostPort;
+      if (!Number.isInteger(b.hostPort) || b.hostPort < 0 || b.hostPort > 65535) throw new InvalidArgumentError(`${at}: HostPort: ${b.hostPort} is not a port`);
+      if (!Number.isInteger(end) || end < b.hostPort || end > 65535) throw new InvalidArgumentError(`${at}: HostPortEnd: ${b.hostPortEnd} must be a port ≥ HostPort`);
+      const hostFam = b.hostIp ? net.isIP(b.hostIp) : 0;
+      if (b.hostIp && hostFam === 0) throw new InvalidArgumentError(`${at}: HostIP: ${JSON.stringify(b.hostIp)} is not an IP address`);
+      const anyHost = !b.hostIp;
+      const families: Array<4 | 6> = [];
+      if ((anyHost || hostFam === 4) && ep.ipv4) families.push(4);
+      if ((anyHost || hostFam === 6) && ep.ipv6 && enableIpv6) families.push(6);
+      if (families.length === 0) throw new InvalidArgumentError(`${at}: HostIP ${b.hostIp || '(any)'}: the endpoint has no address of that family`);
+      // One host port for every family of this binding (as Docker: v4 and v6 share the number).
+      const hostPort = b.hostPort !== 0 && end === b.hostPort
+        ? b.hostPort
+        : alloc.pick(b.proto, b.hostPort, end, at);
+      for (const fam of families) {
+        let containerIp = fam === 4 ? ipOf(ep.ipv4) : ipOf(ep.ipv6);
+        if (b.ip && net.isIP(b.ip) === fam) containerIp = b.ip;
+        const m: PortMapping = { networkId, proto: b.proto, hostPort, containerIp, containerPort: b.port };
+        if (b.hostIp) m.hostIp = b.hostIp;
+        out.push(m);
+        alloc.take(m);
+      }
+    });
+  } catch (e) {
+    for (const m of out) alloc.release(m);
+    throw e;
+  }
+  return out;
+}
