@@ -229,7 +229,9 @@ export class NetworkService {
       gatewayReserved: false, auxAddresses: {}, v6,
     };
     const fromPool = pool.data[GATEWAY_ADDRESS_TYPE];
-    if (!skipGateway) {
+    // A driver that skips gateway allocation (macvlan: the gateway is an external router) still
+    // gets the gateway the user configured, reserved so no endpoint takes it (as Docker).
+    if (!skipGateway || c.gateway) {
       if (!c.gateway && fromPool) {
         stored.gateway = ipOf(fromPool); // IPAM chose and reserved it already (Docker's semantics)
       } else {

@@ -27,7 +27,7 @@ import { hostNetns, onNetnsRelease, type Netns } from '../netns.js';
 import { type AddAddressOptions, type Address, dumpAddresses, writeAddress } from './addr.js';
 import { AF_BRIDGE, NLM_F, RTM } from './codec.js';
 import {
-  type BridgeOptions, type BridgePortOptions, type Link, type LinkChanges, LinkOps, type LinkRef, type MacvlanMode,
+  type BridgeOptions, type BridgePortOptions, type CommonLinkOptions, type Link, type LinkChanges, LinkOps, type LinkRef, type MacvlanMode,
   type MacvlanOptions, type VethOptions, type VlanOptions, type VxlanOptions,
 } from './link.js';
 import { decodeFdb, decodeNeighbour, dumpNeigh, type FdbEntry, type FdbSpec, type Neighbour, writeFdb, writeNeighbour } from './neigh.js';
@@ -35,7 +35,7 @@ import { dumpRoutes, type Route, routeFlags, type RouteSpec, writeRoute } from '
 import { socketIn, type NetlinkSocket } from './socket.js';
 
 export type {
-  AddAddressOptions, Address, BridgeOptions, BridgePortOptions, FdbEntry, FdbSpec, Link, LinkChanges, LinkRef,
+  AddAddressOptions, Address, BridgeOptions, BridgePortOptions, CommonLinkOptions, FdbEntry, FdbSpec, Link, LinkChanges, LinkRef,
   MacvlanMode, MacvlanOptions, Neighbour, Route, VethOptions, VlanOptions, VxlanOptions,
 };
 export { closeAllSockets } from './socket.js';
@@ -88,6 +88,16 @@ export class Links {
   /** 802.1q VLAN link. Throws NotImplementedError (missingKernelFeature CONFIG_VLAN_8021Q) on this kernel. */
   async createVlan(name: string, parent: LinkRef, options: VlanOptions): Promise<void> {
     this.ops.createVlan(name, parent, options);
+  }
+
+  /** dummy link. Throws NotImplementedError (missingKernelFeature CONFIG_DUMMY) on this kernel. Undo: deleteLink. */
+  async createDummy(name: string, options: CommonLinkOptions = {}): Promise<void> {
+    this.ops.createDummy(name, options);
+  }
+
+  /** ifb link: Ethernet, carrier on, drops what is sent to it (a dummy stand-in). Undo: deleteLink. */
+  async createIfb(name: string, options: CommonLinkOptions = {}): Promise<void> {
+    this.ops.createIfb(name, options);
   }
 
   /** Create a vxlan device (learning off unless asked). Undo: deleteLink(name). */

@@ -304,6 +304,29 @@ export class LinkOps {
     }
   }
 
+  /** dummy link. Kernels without CONFIG_DUMMY (this one) → NotImplementedError; see createIfb. */
+  createDummy(name: string, o: CommonLinkOptions = {}): void {
+    try {
+      this.create('dummy', name, o);
+    } catch (e) {
+      if (isKernelError(e, 'EOPNOTSUPP') || isKernelError(e, 'ENOTSUP')) {
+        throw Object.assign(
+          new NotImplementedError(`create dummy ${name}: this kernel has no dummy link support (CONFIG_DUMMY)`, { cause: e }),
+          { errno: (e as KernelError).errno, missingKernelFeature: 'CONFIG_DUMMY' },
+        );
+      }
+      throw e;
+    }
+  }
+
+  /**
+   * ifb link: an Ethernet device with carrier that drops every frame sent to it (nothing
+   * redirects into it), i.e. a dummy on kernels that have CONFIG_IFB but not CONFIG_DUMMY.
+   */
+  createIfb(name: string, o: CommonLinkOptions = {}): void {
+    this.create('ifb', name, o);
+  }
+
   createVxlan(name: string, o: VxlanOptions): void {
     if (!(Number.isInteger(o.vni) && o.vni >= 0 && o.vni < 1 << 24)) throw new InvalidArgumentError(`vni: ${o.vni} must be an integer in 0..16777215`);
     if (!(Number.isInteger(o.port) && o.port > 0 && o.port <= 65535)) throw new InvalidArgumentError(`port: ${o.port} must be a UDP port`);
