@@ -24,6 +24,9 @@ import { createNoneDriver } from '../drivers/network/none/index.js';
 import { createNullIpam } from '../drivers/ipam/null/index.js';
 import { createDefaultIpamDriver, DEFAULT_IPAM_ALIASES } from '../drivers/ipam/default/index.js';
 import { createLocalVolumeDriver, LOCAL_VOLUME_DRIVER_ALIASES } from '../drivers/volume/local/local-driver.js';
+import { createBridgeDriver, BRIDGE_DRIVER_ALIASES, type BridgeDriver } from '../drivers/network/bridge/index.js';
+import { createHostDriver, HOST_DRIVER_ALIASES, HOST_DRIVER_NAME } from '../drivers/network/host/index.js';
+import { createMacvlanDriver, MACVLAN_DRIVER_ALIASES, MACVLAN_DRIVER_NAME, type MacvlanDriver } from '../drivers/network/macvlan/index.js';
 import { PluginDriverSource } from '../plugins/client/index.js';
 import { servePlugin, type ServedDrivers, type ServedPlugin } from '../plugins/server/index.js';
 
@@ -42,11 +45,17 @@ export interface StartOptions {
 }
 
 /** Register every built-in driver this build has. Each gets its own context. */
-function registerBuiltinDrivers(registry: DriverRegistry, ctx: (name: string) => DriverContext, config: TsdConfig): void {
+function registerBuiltinDrivers(registry: DriverRegistry, ctx: (name: string) => DriverContext, config: TsdConfig): { bridge: BridgeDriver; macvlan: MacvlanDriver } {
   registry.register('NetworkDriver', createNoneDriver(), ['null']);
+  const bridge = createBridgeDriver(ctx('tsd-bridge'));
+  registry.register('NetworkDriver', bridge, BRIDGE_DRIVER_ALIASES);
+  registry.register('NetworkDriver', createHostDriver(ctx(HOST_DRIVER_NAME)), HOST_DRIVER_ALIASES);
+  const macvlan = createMacvlanDriver(ctx(MACVLAN_DRIVER_NAME));
+  registry.register('NetworkDriver', macvlan, MACVLAN_DRIVER_ALIASES);
   registry.register('IpamDriver', createNullIpam());
   registry.register('IpamDriver', createDefaultIpamDriver(ctx('tsd-ipam'), { defaultPools: config.defaultAddressPools }), DEFAULT_IPAM_ALIASES);
   registry.register('VolumeDriver', createLocalVolumeDriver(ctx('tsd-local')), LOCAL_VOLUME_DRIVER_ALIASES);
+  return { bridge, macvlan };
 }
 
 /**
@@ -117,7 +126,10 @@ export async function startDaemon(config: TsdConfig, opts: StartOptions = {}): P
       fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
       return { log: log.child({ driver: name }), store: scopeStore(store, `drivers/${name}/`), kernel, dataDir, config: config.drivers[name] ?? {} };
     };
-    registerBuiltinDrivers(registry, driverCtx, config);
+    const networkDrivers = registerBuiltinDrivers(registry, driverCtx, config);
+    // Kernel state of the network drivers is repaired from the store before anything is served.
+    log.info('bridge driver reconciled', { ...(await networkDrivers.bridge.restore()) });
+    log.info('macvlan driver reconciled', { ...(await networkDrivers.macvlan.reconcile()) });
     for (const d of registry.listBuiltins('VolumeDriver')) {
       if (d.reconcile) log.info('volume driver reconciled', { driver: d.name, ...(await d.reconcile()) });
     }
