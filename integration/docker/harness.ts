@@ -311,7 +311,7 @@ export async function claimNftTable(ctx: Mocha.Context): Promise<() => Promise<v
   return async () => { await run('nft', ['delete', 'table', 'inet', 'tsd']); };
 }
 
-/** `nft -j list table inet tsd` flattened to "set name: element" strings (empty when no table). */
+/** Elements of tsd's nft sets and maps as "set name: element" strings (empty when no table). */
 export async function nftTsdElements(): Promise<string[]> {
   const r = await run('nft', ['-j', 'list', 'table', 'inet', 'tsd']);
   if (r.code !== 0) return [];
@@ -320,7 +320,6 @@ export async function nftTsdElements(): Promise<string[]> {
   for (const it of items) {
     const s = it.set ?? it.map;
     if (s?.elem) for (const e of s.elem as unknown[]) out.push(`${s.name}: ${JSON.stringify(e)}`);
-    if (it.rule) out.push(`rule ${it.rule.chain}: ${JSON.stringify(it.rule.expr)}`);
   }
   return out;
 }
@@ -403,4 +402,26 @@ export function pluginCall<T = any>(socketPath: string, method: string, body: un
     req.on('error', reject);
     req.end(data);
   });
+}
+
+/** A 127.0.0.1 TCP port nothing listens on right now. */
+export async function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Host routes (any table) inside or covering `cidr`, the default route aside: a test subnet must not collide. */
+export async function routesOverlapping(cidr: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const sel of ['root', 'match']) {
+    const routes = JSON.parse(await must('ip', ['-j', 'route', 'show', 'table', 'all', 'to', sel, cidr])) as Array<{ dst: string; dev?: string; type?: string }>;
+    for (const r of routes) if (r.dst !== 'default' && r.type !== 'broadcast' && r.type !== 'local') out.push(`${r.dst} dev ${r.dev ?? '?'}`);
+  }
+  return out;
 }
