@@ -27,8 +27,11 @@ import { createLocalVolumeDriver, LOCAL_VOLUME_DRIVER_ALIASES } from '../drivers
 import { createBridgeDriver, BRIDGE_DRIVER_ALIASES, type BridgeDriver } from '../drivers/network/bridge/index.js';
 import { createHostDriver, HOST_DRIVER_ALIASES, HOST_DRIVER_NAME } from '../drivers/network/host/index.js';
 import { createMacvlanDriver, MACVLAN_DRIVER_ALIASES, MACVLAN_DRIVER_NAME, type MacvlanDriver } from '../drivers/network/macvlan/index.js';
-import { PluginDriverSource } from '../plugins/client/index.js';
+import { PluginDriverSource, type RetryPolicy } from '../plugins/client/index.js';
 import { servePlugin, type ServedDrivers, type ServedPlugin } from '../plugins/server/index.js';
+
+/** How long a driver name that no socket answers to is retried before "not found". */
+const PLUGIN_DISCOVERY_RETRY: RetryPolicy = { baseDelayMs: 200, maxDelayMs: 1000, giveUpAfterMs: 2000 };
 
 export interface DaemonHandle {
   readonly config: TsdConfig;
@@ -120,7 +123,11 @@ export async function startDaemon(config: TsdConfig, opts: StartOptions = {}): P
     const firewall = await createFirewall({ backend: config.firewallBackend }, { log: log.child({ component: 'firewall' }) });
     const kernel: Kernel = createKernel({ firewall });
     const servedNames = (name: string) => name.startsWith('tsd-');
-    const registry = new DriverRegistry(new PluginDriverSource({ exclude: servedNames, discovery: { socketDir: config.pluginDir }, log }));
+    const registry = new DriverRegistry(new PluginDriverSource({
+      exclude: servedNames, discovery: { socketDir: config.pluginDir }, log,
+      // dockerd waits ~15 s for an unknown plugin name; a mistyped -d should fail in seconds.
+      discoveryRetry: PLUGIN_DISCOVERY_RETRY,
+    }));
     const driverCtx = (name: string): DriverContext => {
       const dataDir = path.join(config.dataRoot, 'drivers', name);
       fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });

@@ -62,3 +62,20 @@ export interface GraphDriver {
   applyDiff(id: string, parent: string, tar: Readable): Promise<number>;
   diffSize(id: string, parent: string): Promise<number>;
 }
+
+/** ApplyDiff's result when the caller also wants the layer's diff ID. */
+export interface AppliedDiff {
+  /** Bytes of content applied (what applyDiff returns). */
+  size: number;
+  /** "sha256:<hex>" of the tar stream exactly as read, computed in the same pass as the apply. */
+  diffId: string;
+}
+
+/** Optional capability (tsd's own layer import, tsctl): applyDiff plus the stream's digest. */
+export interface DigestingApply {
+  applyDiffWithDigest(id: string, parent: string, tar: Readable): Promise<AppliedDiff>;
+}
+
+export function hasDigestingApply(d: GraphDriver): d is GraphDriver & DigestingApply {
+  return typeof (d as Partial<DigestingApply>).applyDiffWithDigest === 'function';
+}

@@ -7,6 +7,7 @@ import {
   isMountPoint,
   mount,
   mountOverlay,
+  mountOverlayFrom,
   mountTmpfs,
   mountWithOptions,
   mountsUnder,
@@ -17,6 +18,7 @@ import {
   unmount,
   unmountIfMounted,
 } from './mount.js';
+import { copyTree, getXattr, listXattrs, mknod, readXattrs, removeXattr, setXattr, splitDev } from './files.js';
 import type { Firewall } from './firewall/firewall.js';
 import { linksIn, type Links } from './netlink/index.js';
 import * as netnsModule from './netns.js';
@@ -27,6 +29,7 @@ export const mountApi = {
   unmount,
   unmountIfMounted,
   mountOverlay,
+  mountOverlayFrom,
   bindMount,
   mountTmpfs,
   setPropagation,
@@ -38,6 +41,9 @@ export const mountApi = {
   supportedFilesystems,
 };
 export type MountApi = typeof mountApi;
+
+export const filesApi = { mknod, setXattr, getXattr, listXattrs, readXattrs, removeXattr, copyTree, splitDev };
+export type FilesApi = typeof filesApi;
 
 export const netnsApi = {
   create: netnsModule.createNetns,
@@ -57,6 +63,8 @@ export type { Links } from './netlink/index.js';
 
 export interface Kernel {
   mounts: MountApi;
+  /** Device nodes, xattrs, tree copies (graph drivers). */
+  files: FilesApi;
   /** Links, addresses, routes, neighbours, FDB of the daemon's own netns (netlink/index.ts). */
   links: Links;
   /** The same operations inside another netns (socket cached per netns). */
@@ -72,6 +80,7 @@ export interface Kernel {
 export function createKernel(opts: { firewall?: Firewall } = {}): Kernel {
   return {
     mounts: mountApi,
+    files: filesApi,
     links: linksIn(),
     linksIn,
     netns: netnsApi,

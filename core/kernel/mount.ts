@@ -6,8 +6,10 @@
 // the kernel; callers that build long lowerdir chains (overlay2) shorten them first.
 
 import fs from 'node:fs';
+import { execa } from 'execa';
 import { check, sys } from './libc.js';
 import { InvalidArgumentError } from '../errors.js';
+import { KernelError } from './kernel-error.js';
 
 export const MS = {
   RDONLY: 0x1,
@@ -123,6 +125,22 @@ export function mountOverlay(target: string, o: OverlayMountOptions, flags = 0):
   if (o.lowerdirs.length === 0) throw new InvalidArgumentError(`mount overlay ${target}: no lower directories`);
   if (!!o.upperdir !== !!o.workdir) throw new InvalidArgumentError(`mount overlay ${target}: upperdir and workdir go together`);
   mount('overlay', target, 'overlay', flags, overlayOptionString(o));
+}
+
+/**
+ * Mount overlay with lower/upper/work paths relative to `dir` (moby's mountFrom): a child
+ * `mount(8)` process runs with `dir` as its working directory, because chdir is process-wide in
+ * Node. Used when absolute paths would make the option string longer than a page.
+ */
+export async function mountOverlayFrom(dir: string, target: string, o: OverlayMountOptions, readonly = false): Promise<void> {
+  if (o.lowerdirs.length === 0) throw new InvalidArgumentError(`mount overlay ${target}: no lower directories`);
+  const data = overlayOptionString(o);
+  if (Buffer.byteLength(data) >= 4096) {
+    throw new InvalidArgumentError(`mount overlay ${target}: option string is ${Buffer.byteLength(data)} bytes even with paths relative to ${dir}`);
+  }
+  const args = ['-n', '-i', '-t', 'overlay', '-o', readonly ? `ro,${data}` : data, 'overlay', target];
+  const r = await execa('mount', args, { cwd: dir, reject: false, stdin: 'ignore' });
+  if (r.exitCode !== 0) throw new KernelError('mount overlay', target, 5, String(r.stderr).trim());
 }
 
 export function bindMount(source: string, target: string, opts: { recursive?: boolean; readonly?: boolean } = {}): void {

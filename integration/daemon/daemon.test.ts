@@ -121,9 +121,14 @@ describe('tsd daemon + tsctl (child process)', function () {
   it('adopts the netns of a running process by PID', async () => {
     const holder = spawn('unshare', ['--net', 'sleep', '60'], { stdio: 'ignore' });
     try {
-      await new Promise((r) => setTimeout(r, 200));
-      const ino = fs.statSync(`/proc/${holder.pid}/ns/net`).ino;
-      assert.notEqual(ino, fs.statSync('/proc/self/ns/net').ino);
+      // unshare(1) enters its new netns only after exec: wait for it (bounded) on a loaded machine.
+      const own = fs.statSync('/proc/self/ns/net').ino;
+      let ino = own;
+      for (let i = 0; i < 100 && ino === own; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        ino = fs.statSync(`/proc/${holder.pid}/ns/net`).ino;
+      }
+      assert.notEqual(ino, own);
       const c = tsctl('sandbox', 'create', '--pid', String(holder.pid), 'adopted');
       assert.equal(c.code, 0, c.err);
       const p = tsctl('sandbox', 'inspect', 'adopted', '--format', '{{.NetnsPath}} {{.Origin}}').out.trim().split(' ');

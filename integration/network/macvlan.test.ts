@@ -12,14 +12,17 @@ import { execa } from 'execa';
 import { DriverRegistry } from '../../core/driver/registry.js';
 import { createKernel, type Kernel } from '../../core/kernel/index.js';
 import { silentLogger } from '../../core/log.js';
-import { MemoryDnsRegistry } from '../../core/service/hooks.js';
 import { createServices, type Services } from '../../core/service/index.js';
 import { MemoryStore } from '../../core/store/memory.js';
 import { scopeStore } from '../../core/store/scoped.js';
 import { createDefaultIpamDriver, DEFAULT_IPAM_ALIASES } from '../../drivers/ipam/default/index.js';
 import { createMacvlanDriver, MACVLAN_DRIVER_ALIASES, type MacvlanDriver } from '../../drivers/network/macvlan/index.js';
+import { NO_RETRY, PluginDriverSource } from '../../plugins/client/index.js';
+import { servePlugin } from '../../plugins/server/index.js';
 import { ipJson, requireRoot, run } from '../kernel/helpers.js';
-import { kernelNetnsProvider, kernelSandboxNetworking } from './kernel-hooks.js';
+import { createKernelNetnsProvider } from '../../core/sandbox/kernel-netns-provider.js';
+import { createKernelSandboxNetworking } from '../../core/sandbox/kernel-sandbox-networking.js';
+import { EmbeddedDnsRegistry } from './embedded-dns-registry.js';
 
 const P = `mv${Math.floor(Math.random() * 36 ** 4).toString(36).padStart(4, '0')}`;
 const UP = `${P}up`; // the upstream "switch" netns
@@ -41,6 +44,12 @@ async function ping(ns: string | undefined, ip: string, attempts = 1): Promise<b
 
 /** Reachable: up to 3 tries. */
 const reach = (ns: string | undefined, ip: string) => ping(ns, ip, 3);
+
+/** `dig +short` at the embedded resolver inside `ns` ('' = no answer). */
+async function dig(ns: string, name: string): Promise<string> {
+  const r = await execa('ip', ['netns', 'exec', ns, 'dig', '+short', '+time=1', '+tries=2', '@127.0.0.11', name, 'A'], { reject: false });
+  return String(r.stdout).trim();
+}
 
 async function hairpin(on: boolean): Promise<void> {
   await run('ip', ['netns', 'exec', UP, 'bridge', 'link', 'set', 'dev', `${P}ua`, 'hairpin', on ? 'on' : 'off']);
@@ -69,7 +78,7 @@ describe('tsd-macvlan on a veth parent (real kernel)', function () {
   let store: MemoryStore;
   let svc: Services;
   let driver: MacvlanDriver;
-  let dns: MemoryDnsRegistry;
+  let dns: EmbeddedDnsRegistry;
   let tmp: string;
   const netnses: string[] = [];
   let n = 0;
@@ -103,7 +112,7 @@ describe('tsd-macvlan on a veth parent (real kernel)', function () {
     requireRoot(this);
     kernel = createKernel();
     store = new MemoryStore();
-    dns = new MemoryDnsRegistry();
+    dns = new EmbeddedDnsRegistry(kernel, async (id) => (await svc.records.findSandbox(id)).netnsPath);
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tsd-macvlan-'));
     fs.writeFileSync(path.join(tmp, 'resolv.conf'), 'nameserver 192.0.2.53\n');
     driver = createMacvlanDriver({ log: silentLogger, store: scopeStore(store, 'drivers/tsd-macvlan/'), kernel, dataDir: tmp, config: {} });
@@ -111,7 +120,7 @@ describe('tsd-macvlan on a veth parent (real kernel)', function () {
     registry.register('NetworkDriver', driver, MACVLAN_DRIVER_ALIASES);
     registry.register('IpamDriver', createDefaultIpamDriver({ store: scopeStore(store, 'drivers/tsd-ipam/'), config: {} }), DEFAULT_IPAM_ALIASES);
     svc = createServices({
-      store, registry, netns: kernelNetnsProvider(kernel), sandboxNetworking: kernelSandboxNetworking(kernel), dns, log: silentLogger,
+      store, registry, netns: createKernelNetnsProvider(), sandboxNetworking: createKernelSandboxNetworking(kernel), dns, log: silentLogger,
       dataRoot: path.join(tmp, 'data'), execRoot: path.join(tmp, 'run'), embeddedDns: true, hostResolvConf: path.join(tmp, 'resolv.conf'),
     });
 
@@ -134,6 +143,7 @@ describe('tsd-macvlan on a veth parent (real kernel)', function () {
     for (const nw of await svc.records.listNetworks().catch(() => [])) await svc.networks.remove(nw.id, { force: true }).catch(() => {});
     for (const ns of netnses) await execa('ip', ['netns', 'del', ns], { reject: false });
     for (const l of [PAR_A, PAR_B, ...(await tsdLinks().catch(() => []))]) await execa('ip', ['link', 'del', l], { reject: false });
+    await dns?.dns.close();
     fs.rmSync(tmp, { recursive: true, force: true });
   });
 
@@ -166,9 +176,15 @@ describe('tsd-macvlan on a veth parent (real kernel)', function () {
     // The gateway is an upstream router's address: tsd assigns it to nothing.
     const hostAddrs = (await ipJson<any[]>(['addr'])).flatMap((l) => l.addr_info.map((x: any) => x.local));
     assert.ok(!hostAddrs.includes('10.71.0.1'));
-    // DNS: the service registers names for macvlan endpoints like for any driver.
+    // DNS: the service registers names for macvlan endpoints like for any driver, and the
+    // resolver at 127.0.0.11 inside the sandbox answers them (lo, whatever the driver).
     assert.deepEqual(dns.lookup(record.id, b), [ipB]);
     assert.deepEqual(dns.lookup(record.id, a), [ipA]);
+    assert.equal(await dig(a, b), ipB, 'a resolves b by name');
+    assert.equal(await dig(b, a), ipA, 'b resolves a by name');
+    await svc.networks.disconnect(net, b);
+    assert.equal(await dig(a, b), '', 'b no longer resolves once disconnected');
+    await svc.networks.connect({ network: net, sandbox: b });
 
     await teardown(net, [a, b]);
     await run('ip', ['-n', UP, 'addr', 'del', '10.71.0.254/24', 'dev', SW]);
@@ -384,6 +400,50 @@ describe('tsd-macvlan on a veth parent (real kernel)', function () {
     assert.deepEqual(await addrsIn(undefined, shim), ['10.81.0.250/32']);
     await svc.networks.remove(`${P}r1`);
     await svc.networks.remove(`${P}r2`);
+  });
+
+  it('served over the plugin protocol (as dockerd uses it): Join hands SrcName over, sandboxes ping, removal cleans up', async () => {
+    // The driver behind servePlugin, reached through the remote proxy tsd itself uses for
+    // external plugins: every call crosses the wire in Docker's JSON shapes.
+    const sockDir = path.join(tmp, 'plugins');
+    fs.mkdirSync(sockDir, { recursive: true });
+    const served = await servePlugin(`${P}-remote`, { NetworkDriver: driver }, { socketDir: sockDir });
+    const source = new PluginDriverSource({ discovery: { socketDir: sockDir, specDirs: [] }, discoveryRetry: NO_RETRY, client: { retry: NO_RETRY } });
+    const registry = new DriverRegistry(source);
+    registry.register('IpamDriver', createDefaultIpamDriver({ store: scopeStore(store, 'drivers/tsd-ipam-remote/'), config: {} }), DEFAULT_IPAM_ALIASES);
+    const rdns = new EmbeddedDnsRegistry(kernel, async (id) => (await remote.records.findSandbox(id)).netnsPath);
+    const remote: Services = createServices({
+      store: scopeStore(store, 'remote/'), registry, netns: createKernelNetnsProvider(), sandboxNetworking: createKernelSandboxNetworking(kernel), dns: rdns,
+      log: silentLogger, dataRoot: path.join(tmp, 'rdata'), execRoot: path.join(tmp, 'rrun'), embeddedDns: true, hostResolvConf: path.join(tmp, 'resolv.conf'),
+    });
+    const names: string[] = [];
+    try {
+      const net = `${P}rm`;
+      await remote.networks.create({ name: net, driver: `${P}-remote`, options: { parent: PAR_A }, ipam: { config: [{ subnet: '10.83.0.0/24', gateway: '10.83.0.1' }] } });
+      for (let i = 0; i < 2; i++) {
+        const name = `${P}r${i}`;
+        await run('ip', ['netns', 'add', name]);
+        names.push(name);
+        await run('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
+        await remote.sandboxes.create({ name, netnsPath: `/run/netns/${name}` });
+        await remote.networks.connect({ network: net, sandbox: name });
+      }
+      const eps = await Promise.all(names.map(async (nm) => (await remote.records.sandboxEndpoints((await remote.records.findSandbox(nm)).id))[0]!));
+      assert.equal((await linkIn(names[0]!, 'eth0')).address, eps[0]!.macAddress, 'the MAC chosen by the driver crossed the wire');
+      assert.ok((await ipJson<any[]>(['route'], names[0])).some((r) => r.dst === 'default' && r.gateway === '10.83.0.1'));
+      assert.ok(await reach(names[0], eps[1]!.ipv4.split('/')[0]!));
+      assert.equal(await dig(names[0]!, names[1]!), eps[1]!.ipv4.split('/')[0]!, 'name resolution on a remote-driver network too');
+      for (const nm of names) await remote.sandboxes.remove(nm);
+      await remote.networks.remove(net);
+      assert.deepEqual(await tsdLinks(), []);
+    } finally {
+      for (const sb of await remote.records.listSandboxes().catch(() => [])) await remote.sandboxes.remove(sb.id).catch(() => {});
+      for (const nw of await remote.records.listNetworks().catch(() => [])) await remote.networks.remove(nw.id, { force: true }).catch(() => {});
+      await rdns.dns.close();
+      for (const nm of names) await execa('ip', ['netns', 'del', nm], { reject: false });
+      await source.close();
+      await served.close();
+    }
   });
 
   it('removal leaves nothing: no links, addresses, routes or driver state', async () => {

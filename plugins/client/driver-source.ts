@@ -46,6 +46,8 @@ export class PluginDriverSource implements RemoteDriverSource {
   private readonly clientOpts: PluginClientOptions;
   private readonly clients = new Map<string, PluginClient>();
   private readonly proxies = new Map<string, Promise<AnyProxy>>();
+  /** Names whose /Plugin.Activate succeeded (a failed activation is forgotten, as in dockerd). */
+  private readonly activated = new Set<string>();
 
   constructor(opts: PluginDriverSourceOptions = {}) {
     this.locator = opts.locator ?? new LocalPluginDiscovery(opts.discovery);
@@ -77,6 +79,7 @@ export class PluginDriverSource implements RemoteDriverSource {
       const client = this.clientFor(spec);
       p = (async (): Promise<AnyProxy> => {
         const manifest = await client.activate({ retry: activateRetry });
+        this.activated.add(spec.name);
         if (!implementsKind(manifest, kind)) {
           throw new NotFoundError(`plugin ${spec.name}: Plugin does not implement the requested driver ${kind} (implements ${manifest.implements.join(', ') || 'nothing'})`);
         }
@@ -100,6 +103,10 @@ export class PluginDriverSource implements RemoteDriverSource {
 
   async lookup<K extends DriverKind>(kind: K, name: string): Promise<DriverOfKind[K] | undefined> {
     if (this.excluded(name)) return undefined;
+    // An activated plugin stays known for the life of the source, as in dockerd: no new
+    // discovery, even if its socket went away (calls then fail with a transport error).
+    const known = this.activated.has(name) ? this.clients.get(name) : undefined;
+    if (known) return this.proxyFor(kind, known.spec, true);
     let spec: PluginSpec;
     try {
       spec = await withRetry(
@@ -138,5 +145,6 @@ export class PluginDriverSource implements RemoteDriverSource {
     await Promise.all([...this.clients.values()].map((c) => c.close()));
     this.clients.clear();
     this.proxies.clear();
+    this.activated.clear();
   }
 }

@@ -204,7 +204,7 @@ export function createPluginHandler(drivers: ServedDrivers, opts: PluginHandlerO
       // Reply only once the client has sent everything, so it is not cut off mid-write; a
       // body beyond the drain limit closes the connection instead.
       if (!(await drain(req))) headers.Connection = 'close';
-      if (status >= 500) log.warn('plugin call failed', { method, status, err: e });
+      if (code === 'Internal') log.warn('plugin call failed', { method, status, err: e });
       else log.debug('plugin call rejected', { method, status, msg });
       sendJson(res, status, errorBody(route?.subsystem, msg), headers);
     }

@@ -48,7 +48,7 @@ export function createFakeMounts(filesystems = ['tmpfs', 'ext4', 'xfs', 'nfs', '
     mountsUnder: (p, table = fake.table) => mountsUnder(p, table),
     supportedFilesystems: () => new Set(filesystems),
   };
-  // Only mounts is faked: the volume driver touches nothing else of the kernel facade.
-  fake.kernel = { mounts } as Partial<Kernel> as Kernel;
+  // The volume driver touches only ctx.kernel.mounts; other members would throw if used.
+  fake.kernel = { mounts } as unknown as Kernel;
   return fake;
 }

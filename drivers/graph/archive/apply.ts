@@ -1,0 +1,341 @@
+// drivers/graph/archive/apply.ts — unpack a Docker layer tar into a layer directory while
+// computing its sha256 diff ID over the very same bytes (dockerd hashes the whole body).
+//
+// Hot path. Writes are synchronous (one syscall each, no thread-pool hop per entry); the event
+// loop is only held for one input chunk at a time. Safety without a chroot: every parent
+// directory of an entry is checked to be a real directory (never a symlink) before anything is
+// created under it, names are cleaned lexically (layer-path.ts), and files are opened O_NOFOLLOW
+// | O_EXCL. Directory mtimes are set last, after all their children exist.
+// Whiteouts: 'overlay' writes them as overlayfs does (0/0 char device, opaque xattr), 'aufs'
+// carries them out (deletes what they name), which is what vfs and the naive differ need.
+
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import type { Readable } from 'node:stream';
+import type { FilesApi } from '../../../core/kernel/index.js';
+import { ForbiddenError, InvalidArgumentError, withContext } from '../../../core/errors.js';
+import { cleanEntryName, hardlinkTarget, symlinkTargetInside } from './layer-path.js';
+import { TarParser, type TarSink } from './tar-parser.js';
+import { OffThreadSha256 } from './digest-worker.js';
+import type { TarEntry } from './tar-format.js';
+
+export const WHITEOUT_PREFIX = '.wh.';
+export const WHITEOUT_META_PREFIX = '.wh..wh.';
+export const WHITEOUT_OPAQUE = '.wh..wh..opq';
+export const OVERLAY_OPAQUE_XATTR = 'trusted.overlay.opaque';
+
+export type WhiteoutFormat = 'overlay' | 'aufs';
+
+export interface ApplyOptions {
+  files: Pick<FilesApi, 'mknod' | 'setXattr' | 'listXattrs' | 'removeXattr'>;
+  whiteouts: WhiteoutFormat;
+  /** xattr that marks an opaque directory ('trusted.overlay.opaque' unless userxattr). */
+  opaqueXattr?: string;
+}
+
+export interface ApplyResult {
+  /** Bytes of regular-file content written (moby's ApplyDiff size). */
+  size: number;
+  /** "sha256:<hex>" of every byte read from the stream. */
+  diffId: string;
+  entries: number;
+}
+
+/** Streams larger than this hash on the digest worker (a worker round trip costs ~1 ms). */
+const OFF_THREAD_AFTER = 8 << 20;
+
+const O_CREATE_FILE = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
+const euid = process.geteuid?.() ?? 0;
+const egid = process.getegid?.() ?? 0;
+
+/** Apply `tar` to the existing directory `dest`. On error the caller removes what was written. */
+export async function applyLayer(tar: Readable | AsyncIterable<Uint8Array>, dest: string, opts: ApplyOptions): Promise<ApplyResult> {
+  const root = fs.realpathSync(dest);
+  // Small layers hash inline; past a few MiB the digest moves to the worker so hashing and
+  // writing use both cores (the hash state cannot move, so the switch is made up front when the
+  // caller knows the size, or after the first chunks otherwise).
+  let inline: crypto.Hash | null = crypto.createHash('sha256');
+  let offThread: OffThreadSha256 | null = null;
+  const pending: Buffer[] = [];
+  let seen = 0;
+  const writer = new LayerWriter(root, opts);
+  const parser = new TarParser(writer);
+  let diffId: string;
+  try {
+    for await (const c of tar as AsyncIterable<Uint8Array>) {
+      const chunk = Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength);
+      seen += chunk.length;
+      // Write first, then hand the chunk to the hasher (which may take it without a copy).
+      if (!parser.ended) parser.push(chunk);
+      if (offThread) {
+        const wait = offThread.update(chunk);
+        if (wait) await wait;
+      } else if (seen <= OFF_THREAD_AFTER) {
+        pending.push(chunk);
+      } else {
+        // Large stream: replay what was seen into the worker and continue there.
+        offThread = new OffThreadSha256();
+        for (const p of pending) offThread.update(p);
+        pending.length = 0;
+        offThread.update(chunk);
+        inline = null;
+      }
+    }
+    parser.finish();
+    writer.finish();
+    if (offThread) diffId = await offThread.digest();
+    else {
+      for (const p of pending) inline!.update(p);
+      diffId = inline!.digest('hex');
+    }
+  } catch (e) {
+    writer.abort();
+    offThread?.abort();
+    throw withContext(`apply layer to ${dest}`, e);
+  }
+  return { size: writer.size, diffId: `sha256:${diffId}`, entries: parser.entryCount };
+}
+
+interface DirTime { abs: string; mtime: number }
+
+class LayerWriter implements TarSink {
+  size = 0;
+  private fd = -1;
+  private fdPath = '';
+  private fdEntry: TarEntry | null = null;
+  /** Relative paths known to be real directories (not symlinks); '' is the root. */
+  private readonly safeDirs = new Set<string>(['']);
+  /** Relative paths written by this archive (AUFS opaque handling keeps them). */
+  private readonly created = new Set<string>();
+  private readonly dirTimes: DirTime[] = [];
+  private readonly opaqueXattr: string;
+
+  constructor(private readonly root: string, private readonly opts: ApplyOptions) {
+    this.opaqueXattr = opts.opaqueXattr ?? OVERLAY_OPAQUE_XATTR;
+  }
+
+  entry(e: TarEntry): void {
+    const parts = cleanEntryName(e.name);
+    if (parts.length === 0) {
+      if (e.type !== 'dir') throw new InvalidArgumentError(`tar entry ${JSON.stringify(e.name)}: the layer root must be a directory`);
+      this.dirMeta(this.root, e);
+      return;
+    }
+    const base = parts[parts.length - 1]!;
+    const dirParts = parts.slice(0, -1);
+    const parentRel = dirParts.join('/');
+    this.ensureParent(dirParts, e.name);
+    const parentAbs = parentRel ? `${this.root}/${parentRel}` : this.root;
+    const rel = parentRel ? `${parentRel}/${base}` : base;
+    const abs = `${parentAbs}/${base}`;
+
+    if (base.startsWith(WHITEOUT_PREFIX)) {
+      this.whiteout(e, base, parentRel, parentAbs);
+      return;
+    }
+    this.created.add(rel);
+    switch (e.type) {
+      case 'file':
+        this.size += e.size;
+        this.fd = this.create(abs, rel, () => fs.openSync(abs, O_CREATE_FILE, 0o600));
+        this.fdPath = abs;
+        this.fdEntry = e;
+        return;
+      case 'dir': {
+        try {
+          fs.mkdirSync(abs, 0o700);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+          const st = fs.lstatSync(abs);
+          if (st.isDirectory()) this.dropStaleXattrs(abs, e);
+          else {
+            this.removePath(abs, rel);
+            fs.mkdirSync(abs, 0o700);
+          }
+        }
+        this.safeDirs.add(rel);
+        this.dirMeta(abs, e);
+        return;
+      }
+      case 'symlink':
+        symlinkTargetInside(dirParts, e.linkname, e.name);
+        this.create(abs, rel, () => fs.symlinkSync(e.linkname, abs));
+        this.finishMeta(abs, e, false);
+        return;
+      case 'link': {
+        const target = hardlinkTarget(e.linkname, e.name);
+        this.ensureParent(target.slice(0, -1), e.linkname, false);
+        const targetAbs = `${this.root}/${target.join('/')}`;
+        this.create(abs, rel, () => fs.linkSync(targetAbs, abs));
+        return;
+      }
+      case 'char':
+      case 'block':
+      case 'fifo':
+        this.create(abs, rel, () => this.opts.files.mknod(abs, e.type as 'char', e.mode, e.devmajor, e.devminor));
+        this.finishMeta(abs, e, true);
+        return;
+    }
+  }
+
+  data(chunk: Buffer): void {
+    let off = 0;
+    while (off < chunk.length) off += fs.writeSync(this.fd, chunk, off, chunk.length - off);
+  }
+
+  endEntry(): void {
+    if (this.fd < 0) return;
+    const e = this.fdEntry!;
+    const fd = this.fd;
+    this.fd = -1;
+    try {
+      if (e.uid !== euid || e.gid !== egid) fs.fchownSync(fd, e.uid, e.gid);
+      fs.fchmodSync(fd, e.mode);
+      if (e.xattrs) this.setXattrs(this.fdPath, e);
+      fs.futimesSync(fd, e.mtime, e.mtime);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  finish(): void {
+    for (let i = this.dirTimes.length - 1; i >= 0; i--) {
+      const d = this.dirTimes[i]!;
+      fs.lutimesSync(d.abs, d.mtime, d.mtime);
+    }
+  }
+
+  abort(): void {
+    if (this.fd >= 0) {
+      try { fs.closeSync(this.fd); } catch { /* already failing */ }
+      this.fd = -1;
+    }
+  }
+
+  /** Run `make`; when the path is taken, remove what is there (moby: RemoveAll) and retry once. */
+  private create<T>(abs: string, rel: string, make: () => T): T {
+    try {
+      return make();
+    } catch (err) {
+      const e = err as { code?: string; errnoName?: string };
+      if (e.code !== 'EEXIST' && e.errnoName !== 'EEXIST') throw err;
+      this.removePath(abs, rel);
+      return make();
+    }
+  }
+
+  private removePath(abs: string, rel: string): void {
+    fs.rmSync(abs, { recursive: true, force: true });
+    if (this.safeDirs.delete(rel)) {
+      const prefix = rel + '/';
+      for (const d of this.safeDirs) if (d.startsWith(prefix)) this.safeDirs.delete(d);
+    }
+  }
+
+  /**
+   * Make sure every component of `dirParts` is a real directory inside the root, creating missing
+   * ones (0755, like moby's MkdirAll) unless `create` is false. A symlink anywhere on the way is a
+   * breakout attempt: writing through it could land outside the layer.
+   */
+  private ensureParent(dirParts: readonly string[], name: string, create = true): void {
+    let rel = '';
+    for (const c of dirParts) {
+      rel = rel ? `${rel}/${c}` : c;
+      if (this.safeDirs.has(rel)) continue;
+      const abs = `${this.root}/${rel}`;
+      let st: fs.Stats | undefined;
+      try {
+        st = fs.lstatSync(abs);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || !create) throw err;
+      }
+      if (!st) {
+        fs.mkdirSync(abs, 0o755);
+        fs.chmodSync(abs, 0o755);
+        this.created.add(rel);
+      } else if (st.isSymbolicLink()) {
+        throw new ForbiddenError(`tar entry ${JSON.stringify(name)}: parent ${JSON.stringify(rel)} is a symlink (refused: writing through a symlink could leave the layer)`);
+      } else if (!st.isDirectory()) {
+        throw new InvalidArgumentError(`tar entry ${JSON.stringify(name)}: parent ${JSON.stringify(rel)} is not a directory`);
+      }
+      this.safeDirs.add(rel);
+    }
+  }
+
+  private whiteout(e: TarEntry, base: string, parentRel: string, parentAbs: string): void {
+    if (base === WHITEOUT_OPAQUE) {
+      if (this.opts.whiteouts === 'overlay') {
+        this.opts.files.setXattr(parentAbs, this.opaqueXattr, Buffer.from('y'));
+      } else {
+        this.removeOlderChildren(parentAbs, parentRel);
+      }
+      return;
+    }
+    if (base.startsWith(WHITEOUT_META_PREFIX)) return; // AUFS bookkeeping (.wh..wh.plnk, .wh..wh.aufs): not content
+    const name = base.slice(WHITEOUT_PREFIX.length);
+    if (name === '' || name === '.' || name === '..') {
+      throw new InvalidArgumentError(`tar entry ${JSON.stringify(e.name)}: invalid whiteout name`);
+    }
+    const abs = `${parentAbs}/${name}`;
+    const rel = parentRel ? `${parentRel}/${name}` : name;
+    if (this.opts.whiteouts === 'overlay') {
+      this.create(abs, rel, () => this.opts.files.mknod(abs, 'char', 0, 0, 0));
+      if (e.uid !== euid || e.gid !== egid) fs.lchownSync(abs, e.uid, e.gid);
+      fs.lutimesSync(abs, e.mtime, e.mtime);
+      this.created.add(rel);
+    } else {
+      this.removePath(abs, rel);
+    }
+  }
+
+  /** AUFS opaque dir: drop every child that this archive did not write. */
+  private removeOlderChildren(dirAbs: string, dirRel: string): void {
+    for (const name of fs.readdirSync(dirAbs)) {
+      const rel = dirRel ? `${dirRel}/${name}` : name;
+      const abs = `${dirAbs}/${name}`;
+      if (!this.created.has(rel)) {
+        this.removePath(abs, rel);
+      } else if (this.safeDirs.has(rel)) {
+        this.removeOlderChildren(abs, rel);
+      }
+    }
+  }
+
+  /** A directory kept from below gets exactly the entry's xattrs (moby only adds; we replace). */
+  private dropStaleXattrs(abs: string, e: TarEntry): void {
+    for (const name of this.opts.files.listXattrs(abs)) {
+      if (name.startsWith('trusted.overlay.') || name.startsWith('user.overlay.')) continue;
+      if (!e.xattrs?.has(name)) this.opts.files.removeXattr(abs, name);
+    }
+  }
+
+  private dirMeta(abs: string, e: TarEntry): void {
+    if (e.uid !== euid || e.gid !== egid) fs.lchownSync(abs, e.uid, e.gid);
+    fs.chmodSync(abs, e.mode);
+    if (e.xattrs) this.setXattrs(abs, e);
+    this.dirTimes.push({ abs, mtime: e.mtime });
+  }
+
+  private finishMeta(abs: string, e: TarEntry, chmod: boolean): void {
+    if (e.uid !== euid || e.gid !== egid) fs.lchownSync(abs, e.uid, e.gid);
+    if (chmod) fs.chmodSync(abs, e.mode);
+    if (e.xattrs) this.setXattrs(abs, e);
+    fs.lutimesSync(abs, e.mtime, e.mtime);
+  }
+
+  private setXattrs(abs: string, e: TarEntry): void {
+    for (const [name, value] of e.xattrs!) {
+      // overlayfs' own attributes (redirect, metacopy, origin…) only ever come from the kernel
+      // or from our whiteout conversion; a tar must not be able to plant them.
+      if (name.startsWith('trusted.overlay.') || name.startsWith('user.overlay.')) continue;
+      try {
+        this.opts.files.setXattr(abs, name, value);
+      } catch (err) {
+        const n = (err as { errnoName?: string }).errnoName;
+        if (n === 'ENOTSUP' || n === 'EOPNOTSUPP' || n === 'EPERM') continue; // moby ignores these too
+        throw err;
+      }
+    }
+  }
+}
+
