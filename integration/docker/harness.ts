@@ -219,6 +219,8 @@ export interface TsdProc {
   readonly dataRoot: string;
   readonly pid: number;
   log(): string;
+  /** Signal the process (by PID) and wait for it to exit; mounts stay (a crash or a restart). */
+  kill(signal: 'SIGTERM' | 'SIGKILL'): Promise<void>;
   /** SIGTERM (graceful: sockets removed), then whatever is left under its dir is unmounted. */
   stop(): Promise<void>;
 }
@@ -236,6 +238,8 @@ export async function startTsd(dir: string, opts: TsdOptions): Promise<TsdProc> 
   const apiSocket = path.join(execRoot, 'tsd.sock');
   const logFile = path.join(dir, 'tsd.log');
   fs.mkdirSync(dir, { recursive: true });
+  // A restart appends to the same file: this run's log starts here.
+  const logStart = fs.existsSync(logFile) ? fs.statSync(logFile).size : 0;
   const fd = fs.openSync(logFile, 'a');
   const proc = spawn(TSD_BIN, [
     '--data-root', dataRoot, '--exec-root', execRoot, '--store', 'embedded', '--firewall-backend', opts.firewall,
@@ -244,10 +248,15 @@ export async function startTsd(dir: string, opts: TsdOptions): Promise<TsdProc> 
   ], { stdio: ['ignore', fd, fd] });
   fs.closeSync(fd);
   const pid = proc.pid!;
-  const log = () => { try { return fs.readFileSync(logFile, 'utf8'); } catch { return ''; } };
+  const log = () => { try { return fs.readFileSync(logFile).subarray(logStart).toString('utf8'); } catch { return ''; } };
   let stopped: Promise<void> | undefined;
   const t: TsdProc = {
     dir, apiSocket, dataRoot, pid, log,
+    async kill(signal) {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      process.kill(pid, signal);
+      await waitExit(proc, pid, 15_000);
+    },
     stop() {
       stopped ??= (async () => {
         await killPid(pid, proc, 15_000);
