@@ -132,6 +132,19 @@ describe('docker: dockerd uses tsd-bridge + tsd-ipam over the plugin protocol', 
     assert.equal(got.trim(), 'hello-from-tsdtest-web');
   });
 
+  it('tsd killed (-9) and restarted under running containers: pings and the published port still work, teardown reaches the new tsd', async () => {
+    const dir = tsd!.dir;
+    await tsd!.kill('SIGKILL');
+    tsd = await startTsd(dir, { firewall: 'nftables' });
+    assert.match(tsd.log(), /"msg":"bridge driver restored".*"networks":1,"endpoints":3/);
+    const b = await ipOf('tsdtest-b');
+    const ab = await docker('exec', 'tsdtest-a', 'ping', '-c', '1', '-W', '3', b);
+    assert.equal(ab.code, 0, ab.out + ab.err);
+    const got = (await run('nc', ['-w', '3', '127.0.0.1', String(hostPort)], { input: '', timeoutMs: 10_000 })).out;
+    assert.equal(got.trim(), 'hello-from-tsdtest-web');
+    assert.equal((await ipJson<IpLink[]>(['link', 'show', 'master', BRIDGE])).length, 3);
+  });
+
   it('docker rm -f + docker network rm: no link, nft element or address of it is left', async () => {
     const rm = await docker('rm', '-f', 'tsdtest-a', 'tsdtest-b', 'tsdtest-web');
     assert.equal(rm.code, 0, rm.err);

@@ -106,6 +106,10 @@ describe('docker: dockerd uses tsd-macvlan over the plugin protocol', function (
     assert.match(ab.out, /2 packets received/);
     const ba = await docker('exec', 'tsdtest-mvb', 'ping', '-c', '2', '-W', '3', a);
     assert.equal(ba.code, 0, ba.out + ba.err);
+    // By name too: dockerd's embedded DNS answers for a remote driver's network.
+    const byName = await docker('exec', 'tsdtest-mva', 'ping', '-c', '1', '-W', '3', 'tsdtest-mvb');
+    assert.equal(byName.code, 0, byName.out + byName.err);
+    assert.match(byName.out, new RegExp(`PING tsdtest-mvb \\(${b.replace(/\./g, '\\.')}\\)`));
   });
 
   it('docker rm -f + docker network rm: no macvlan, address or tsd state of it is left; the parent is untouched', async function () {
