@@ -1,6 +1,7 @@
 // core/sandbox/kernel-sandbox-networking.ts — SandboxNetworking on the kernel layer: after a
 // driver's Join, put its interface into the sandbox's netns under its final name and configure it
-// (MAC, addresses, up, default routes, static routes); on detach, remove it. dockerd's job in
+// (MAC, addresses, up, default routes, static routes); on detach, take it out of service (a veth,
+// deleted with its host end by its driver) or delete it (macvlan & co). dockerd's job in
 // Docker (osl), done here with the fewest netlink round-trips:
 //  - driver created it inside the sandbox (`inSandbox`): index lookup, up, addresses, routes;
 //  - driver left it on the host (plugins, dockerd-style drivers): move, then rename+MAC+up in one
@@ -80,7 +81,13 @@ export function createKernelSandboxNetworking(kernel: Pick<Kernel, 'links' | 'li
       try {
         const sb = kernel.linksIn(ns);
         const link = await sb.findLink(req.ifname);
-        if (link && link.kind !== undefined && VIRTUAL_KINDS.has(link.kind)) await sb.deleteLinkIfExists(link.index);
+        if (link?.kind === 'veth') {
+          // Out of service at once (0.15 ms); it is deleted with its host end, which its driver
+          // deletes (tsd-bridge batches those: a link delete costs ~20 ms of RCU sync).
+          if (link.up) await sb.setLink(link.index, { up: false });
+        } else if (link && link.kind !== undefined && VIRTUAL_KINDS.has(link.kind)) {
+          await sb.deleteLinkIfExists(link.index);
+        }
       } catch (e) {
         if (!(e instanceof NotFoundError)) throw withContext(`detach ${req.ifname} from ${req.netnsPath}`, e);
       } finally {

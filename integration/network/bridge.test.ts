@@ -157,6 +157,21 @@ describe('tsd-bridge (real kernel)', function () {
     assert.equal((await s.services.networks.list()).filter((n) => n.Name.startsWith('bad')).length, 0);
   });
 
+  it('disconnect retires the veth at once and reaps it in a batch; an immediate reconnect gets eth0 again', async () => {
+    const veths = async () => (await ipJ(['link', 'show', 'type', 'veth'])).map((l: any) => l.ifname as string);
+    const before = await veths();
+    const t0 = performance.now();
+    await s.services.networks.disconnect('n1', 'b');
+    const ms = performance.now() - t0;
+    const eth = (await ipJ(['link', 'show'], ns('b'))).find((l: any) => l.ifname === 'eth0');
+    assert.ok(!eth || !eth.flags.includes('UP'), 'out of service at once (down, or already reaped)');
+    await s.services.networks.connect({ network: 'n1', sandbox: 'b', ipv4: '10.88.1.77' });
+    assert.ok(await ping(ns('a'), '10.88.1.77'), 'reconnected b answers on eth0');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal((await veths()).length, before.length, 'the retired veth was reaped, the new one is there');
+    assert.ok(ms < 1000, `disconnect took ${ms} ms`);
+  });
+
   it('disconnect and rm leave no link, address or nft element behind', async () => {
     const nets = await s.services.networks.list();
     const bridges = nets.map((n) => `tsd-${n.Id.slice(0, 11)}`);
