@@ -446,6 +446,42 @@ describe('tsd-macvlan on a veth parent (real kernel)', function () {
     }
   });
 
+  it("dockerd's order: the interface it moves back to the host under SrcName after Leave is deleted by DeleteEndpoint", async () => {
+    const nid = 'd'.repeat(64);
+    await driver.createNetwork({
+      networkId: nid, options: { generic: { parent: PAR_A }, enableIpv4: true, enableIpv6: false, internal: false },
+      ipv4Data: [{ addressSpace: 'LocalDefault', pool: '10.84.0.0/24', gateway: '10.84.0.1/24' }], ipv6Data: [],
+    });
+    const sb = `${P}dk`;
+    await run('ip', ['netns', 'add', sb]);
+    netnses.push(sb);
+    for (const [i, eid] of ['e1'.repeat(32), 'e2'.repeat(32)].entries()) {
+      const chosen = await driver.createEndpoint({ networkId: nid, endpointId: eid, interface: { address: `10.84.0.${10 + i}/24` }, options: {} });
+      assert.match(chosen?.macAddress ?? '', /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/);
+      const j = await driver.join({ networkId: nid, endpointId: eid, sandboxKey: `/run/netns/${sb}`, options: {} });
+      assert.equal(j.gateway, '10.84.0.1');
+      const src = j.interfaceName.srcName;
+      assert.equal((await ipJson<any[]>(['link', 'show', 'dev', src]))[0].address, chosen!.macAddress, 'created with the MAC it returned');
+      // dockerd (osl): move in, rename; on leave rename back to SrcName and move to the host.
+      await run('ip', ['link', 'set', src, 'netns', sb]);
+      await run('ip', ['-n', sb, 'link', 'set', src, 'name', `eth${i}`]);
+      const back = async () => {
+        await run('ip', ['-n', sb, 'link', 'set', `eth${i}`, 'name', src]);
+        await run('ip', ['-n', sb, 'link', 'set', src, 'netns', String(process.pid)]); // this test's "host" netns
+        assert.equal((await ipJson<any[]>(['link', 'show', 'dev', src]))[0].ifname, src, 'moved back to the host');
+      };
+      if (i === 0) { await driver.leave(nid, eid); await back(); } else { await back(); await driver.leave(nid, eid); }
+      await driver.deleteEndpoint(nid, eid);
+      assert.deepEqual(await tsdLinks(), [], `endpoint ${i}: nothing left in the host`);
+      assert.deepEqual((await ipJson<any[]>(['link'], sb)).map((l) => l.ifname), ['lo'], `endpoint ${i}: nothing left in the sandbox`);
+      await driver.deleteEndpoint(nid, eid); // idempotent
+      await driver.leave(nid, eid);
+    }
+    await driver.deleteNetwork(nid);
+    await driver.deleteNetwork(nid);
+    assert.deepEqual(await store.list('drivers/tsd-macvlan/'), []);
+  });
+
   it('removal leaves nothing: no links, addresses, routes or driver state', async () => {
     assert.deepEqual(await tsdLinks(), []);
     assert.deepEqual(await store.list('drivers/tsd-macvlan/'), []);

@@ -386,12 +386,12 @@ export function createMacvlanDriver(ctx: DriverContext): MacvlanDriver {
   }
 
   async function leave(nid: string, eid: string): Promise<void> {
-    const entry = await store.get<MacvlanEndpointRecord>(epKey(nid, eid));
-    if (!entry || !entry.value.srcName) return;
-    // Still (or again, moved back by dockerd) in the daemon's netns: delete it. Inside a
-    // sandbox it is the sandbox's to remove, and dies with the netns anyway.
-    await links.deleteLinkIfExists(entry.value.srcName);
-    await store.put(epKey(nid, eid), { ...entry.value, srcName: '' });
+    const ep = (await store.get<MacvlanEndpointRecord>(epKey(nid, eid)))?.value;
+    if (!ep || !ep.srcName) return;
+    // Still in the daemon's netns (the caller never moved it): delete it. Inside a sandbox it is
+    // the sandbox's to remove (and dies with the netns). dockerd moves it back here under SrcName
+    // when it leaves — possibly after this call — so srcName stays recorded for DeleteEndpoint.
+    await links.deleteLinkIfExists(ep.srcName);
   }
 
   async function reconcile(): Promise<MacvlanReconcileReport> {
