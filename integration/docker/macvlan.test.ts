@@ -112,21 +112,14 @@ describe('docker: dockerd uses tsd-macvlan over the plugin protocol', function (
     assert.match(byName.out, new RegExp(`PING tsdtest-mvb \\(${b.replace(/\./g, '\\.')}\\)`));
   });
 
-  it('docker rm -f + docker network rm: no macvlan, address or tsd state of it is left; the parent is untouched', async function () {
+  it('docker rm -f + docker network rm: no macvlan, address or tsd state of it is left; the parent is untouched', async () => {
     const rm = await docker('rm', '-f', 'tsdtest-mva', 'tsdtest-mvb');
     assert.equal(rm.code, 0, rm.err);
     const nrm = await docker('network', 'rm', 'tsdtest-mv');
     assert.equal(nrm.code, 0, nrm.err);
+    // dockerd calls Leave while the link is still in the container and only then moves it back to
+    // the host under its SrcName (osl Interface.Remove): DeleteEndpoint must delete it there.
     const stray = (await macvlansOn(PARENT)).map((l) => l.ifname);
-    if (stray.length && stray.every((n) => n.startsWith('tme'))) {
-      // KNOWN BUG (tsd-macvlan, reported to its owner): dockerd calls Leave while the link is still
-      // in the container, then moves it back to the host under its SrcName (osl Interface.Remove);
-      // leave() found nothing to delete and cleared srcName, so DeleteEndpoint deletes nothing.
-      // Pending until the driver deletes `tme<endpoint>` in deleteEndpoint; after() removes them
-      // with the parent.
-      console.log(`    (pending: tsd-macvlan left ${stray.join(', ')} on ${PARENT} after dockerd's Leave/DeleteEndpoint)`);
-      this.skip();
-    }
     assert.deepEqual(stray, []);
     const parent = JSON.parse(await must('ip', ['-j', 'link', 'show', PARENT])) as Array<{ flags: string[] }>;
     assert.ok(parent[0]!.flags.includes('UP'), 'the parent is still up');
