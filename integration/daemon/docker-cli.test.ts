@@ -156,4 +156,29 @@ CLIS.forEach((cli, n) => describe(`docker CLI (${cli}) against tsd's API`, funct
     assert.match(gone.err, /No such volume: tsdtest-vol|no such volume/);
     assert.equal((await docker('volume', 'ls', '-q')).out, '');
   });
+
+  it('docker network prune --filter and docker volume prune (with the client\'s API-version semantics)', async () => {
+    assert.equal((await docker('network', 'create', '--label', 'keep=no', 'tsdtest-p1')).code, 0);
+    assert.equal((await docker('network', 'create', 'tsdtest-p2')).code, 0);
+    const np = await docker('network', 'prune', '-f', '--filter', 'label=keep=no');
+    assert.equal(np.code, 0, np.err);
+    assert.match(np.out, /^Deleted Networks:\ntsdtest-p1\n?$/);
+    assert.equal((await docker('network', 'ls', '--format', '{{.Name}}')).out, 'tsdtest-p2');
+    assert.equal((await docker('network', 'rm', 'tsdtest-p2')).code, 0);
+
+    assert.equal((await docker('volume', 'create', 'tsdtest-pv')).code, 0);
+    const apiVersion = (await docker('version', '--format', '{{.Client.APIVersion}}')).out.trim();
+    const vp = await docker('volume', 'prune', '-f');
+    assert.equal(vp.code, 0, vp.err);
+    if (apiVersion === '1.41') {
+      // API < 1.42: prune means every unused volume, named ones included (as dockerd does).
+      assert.match(vp.out, /Deleted Volumes:\ntsdtest-pv\n/);
+    } else {
+      // API >= 1.42: anonymous volumes only, unless --all.
+      assert.doesNotMatch(vp.out, /tsdtest-pv/);
+      const all = await docker('volume', 'prune', '-f', '--all');
+      assert.match(all.out, /Deleted Volumes:\ntsdtest-pv\n/);
+    }
+    assert.equal((await docker('volume', 'ls', '-q')).out, '');
+  });
 }));
