@@ -292,6 +292,7 @@ export function socketAlive(p: string): Promise<boolean> {
  */
 export async function claimPluginDir(ctx: Mocha.Context): Promise<() => Promise<void>> {
   const created = !fs.existsSync(PLUGIN_DIR);
+  const createdParent = !fs.existsSync(path.dirname(PLUGIN_DIR));
   const live: string[] = [];
   for (const e of created ? [] : fs.readdirSync(PLUGIN_DIR)) {
     if (e.startsWith('tsd-') && (await socketAlive(path.join(PLUGIN_DIR, e)))) live.push(e);
@@ -308,6 +309,8 @@ export async function claimPluginDir(ctx: Mocha.Context): Promise<() => Promise<
       if (e.startsWith('tsd-') && e.endsWith('.sock') && !(await socketAlive(p))) fs.rmSync(p, { force: true });
     }
     if (created && fs.readdirSync(PLUGIN_DIR).length === 0) fs.rmdirSync(PLUGIN_DIR);
+    const parent = path.dirname(PLUGIN_DIR);
+    if (createdParent && fs.existsSync(parent) && fs.readdirSync(parent).length === 0) fs.rmdirSync(parent);
   };
 }
 
