@@ -16,6 +16,8 @@ import {
 const SUBNET = '10.231.7.0/24';
 const GATEWAY = '10.231.7.1';
 const BRIDGE = 'tsdtest-br0';
+const INT_SUBNET = '10.231.10.0/24';
+const INT_BRIDGE = 'tsdtest-br1';
 
 interface IpLink { ifname: string; master?: string; operstate: string; linkinfo?: { info_kind?: string } }
 interface IpAddr { ifname: string; addr_info: Array<{ family: string; local: string; prefixlen: number }> }
@@ -45,8 +47,8 @@ describe('docker: dockerd uses tsd-bridge + tsd-ipam over the plugin protocol', 
 
   before(async function () {
     await dockerPreconditions(this);
-    const clash = await routesOverlapping(SUBNET);
-    if (clash.length) { console.log(`    (skipped: ${SUBNET} overlaps host routes: ${clash.join(', ')})`); this.skip(); }
+    const clash = [...await routesOverlapping(SUBNET), ...await routesOverlapping(INT_SUBNET)];
+    if (clash.length) { console.log(`    (skipped: ${SUBNET} or ${INT_SUBNET} overlaps host routes: ${clash.join(', ')})`); this.skip(); }
     releasePlugins = await claimPluginDir(this);
     releaseNft = await claimNftTable(this);
     before0 = await snapshotHost();
@@ -66,7 +68,7 @@ describe('docker: dockerd uses tsd-bridge + tsd-ipam over the plugin protocol', 
   after(async () => {
     await dockerd?.stop();
     await tsd?.stop();
-    await deleteLinks([BRIDGE].filter((l) => fs.existsSync(`/sys/class/net/${l}`)));
+    await deleteLinks([BRIDGE, INT_BRIDGE].filter((l) => fs.existsSync(`/sys/class/net/${l}`)));
     await releaseNft?.();
     await releasePlugins?.();
     removeBusyboxTar();
@@ -130,6 +132,27 @@ describe('docker: dockerd uses tsd-bridge + tsd-ipam over the plugin protocol', 
       if (!got.includes('hello-from-tsdtest-web')) await new Promise((res) => setTimeout(res, 100));
     }
     assert.equal(got.trim(), 'hello-from-tsdtest-web');
+  });
+
+  it('an --internal network: its bridge is in tsd\'s internal set, and its containers and tsdtest-net\'s cannot reach each other', async () => {
+    const c = await docker('network', 'create', '-d', 'tsd-bridge', '--ipam-driver', 'tsd-ipam', '--internal', '--subnet', INT_SUBNET,
+      '-o', `com.docker.network.bridge.name=${INT_BRIDGE}`, 'tsdtest-int');
+    assert.equal(c.code, 0, c.err);
+    assert.equal((await docker('network', 'inspect', '-f', '{{.Internal}}', 'tsdtest-int')).out, 'true');
+    assert.ok((await nftTsdElements()).includes(`internal: "${INT_BRIDGE}"`));
+    const r = await docker('run', '-d', '--name', 'tsdtest-i1', '--network', 'tsdtest-int', BUSYBOX_IMAGE, 'sleep', '600');
+    assert.equal(r.code, 0, r.err);
+    const i1 = await ipOf('tsdtest-i1');
+    assert.match(i1, /^10\.231\.10\.\d+$/);
+    // tsdtest-a routes via its gateway (the host), which must not forward into the internal bridge.
+    const across = await docker('exec', 'tsdtest-a', 'ping', '-c', '1', '-W', '2', i1);
+    assert.notEqual(across.code, 0, `ping ${i1} from tsdtest-net got through: ${across.out}`);
+    const back = await docker('exec', 'tsdtest-i1', 'ping', '-c', '1', '-W', '2', await ipOf('tsdtest-a'));
+    assert.notEqual(back.code, 0, `ping from the internal network got out: ${back.out}`);
+    assert.equal((await docker('rm', '-f', 'tsdtest-i1')).code, 0);
+    assert.equal((await docker('network', 'rm', 'tsdtest-int')).code, 0);
+    assert.equal(fs.existsSync(`/sys/class/net/${INT_BRIDGE}`), false);
+    assert.ok(!(await nftTsdElements()).some((e) => e.includes(INT_BRIDGE) || e.includes('10.231.10.')), 'nothing of the internal network in nft');
   });
 
   it('tsd killed (-9) and restarted under running containers: pings and the published port still work, teardown reaches the new tsd', async () => {
