@@ -106,10 +106,13 @@ describe('kernel/netns (real kernel)', function () {
   it('reads and writes sysctls per namespace', async () => {
     const nb = createNetns(b); handles.push(nb);
     const hostFwd = readSysctl('net.ipv4.ip_forward');
-    const prev = writeSysctl('net.ipv4.ip_forward', 1, nb);
-    assert.equal(prev, '0');
-    assert.equal(readSysctl('net.ipv4.ip_forward', nb), '1');
-    assert.equal((await run('ip', ['netns', 'exec', b, 'sysctl', '-n', 'net.ipv4.ip_forward'])).trim(), '1');
+    // A new netns may inherit ip_forward from init_net (net.core.devconf_inherit_init_net): flip it.
+    const before = readSysctl('net.ipv4.ip_forward', nb);
+    const want = before === '1' ? '0' : '1';
+    const prev = writeSysctl('net.ipv4.ip_forward', want, nb);
+    assert.equal(prev, before);
+    assert.equal(readSysctl('net.ipv4.ip_forward', nb), want);
+    assert.equal((await run('ip', ['netns', 'exec', b, 'sysctl', '-n', 'net.ipv4.ip_forward'])).trim(), want);
     assert.equal(readSysctl('net.ipv4.ip_forward'), hostFwd);
     assert.equal(readSysctl('net/ipv6/conf/lo/disable_ipv6', nb), '0');
     assert.throws(() => readSysctl('net.ipv4.nope', nb), /sysctl net.ipv4.nope: no such key/);
