@@ -202,6 +202,10 @@ async function benchPortsNetavark(root: string) {
 
 async function main(): Promise<void> {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tsd-bench-bridge-'));
+  // tsd's data root (sandbox hosts/resolv.conf files) on a tmpfs inside the bench's private mount
+  // namespace: this machine's disk is shared and its latency would swamp the network path (netavark
+  // writes no such files; dockerd keeps them on disk).
+  await execa('mount', ['-t', 'tmpfs', 'tmpfs', root]);
   console.log(`# bridge bench: ${os.cpus().length} cpus, kernel ${os.release()}, node ${process.version}, netavark ${(await execa(NETAVARK, ['--version'])).stdout.trim()} (iptables)`);
   try {
     row('endpoints', 'tsd attach p50 / p99 ms', 'netavark attach p50 / p99 ms', 'tsd detach p50 / p99 ms', 'netavark detach p50 / p99 ms', 'tsd total attach ms', 'netavark total ms', 'tsd 1000th/10th');
@@ -231,6 +235,7 @@ async function main(): Promise<void> {
     }
     console.log(`flatness: one port published with 0 ports present ${f1(tp.empty)} ms, with 1000 present ${f1(tp.full)} ms`);
   } finally {
+    await execa('umount', ['-l', root], { reject: false });
     fs.rmSync(root, { recursive: true, force: true });
   }
 }

@@ -71,7 +71,7 @@ describe('tsd-bridge (real kernel)', function () {
     assert.equal(ports.length, 2);
     for (const p of ports) assert.ok(p.ifname.startsWith('veth') && p.mtu === 1400);
     const bl = JSON.parse(String((await run('bridge', ['-j', '-d', 'link', 'show', 'master', br])).stdout));
-    assert.ok(bl.every((p: any) => p.hairpin === true));
+    assert.ok(bl.every((p: any) => p.hairpin === false), 'no hairpin without published ports');
     const sysctl = fs.readFileSync(`/proc/sys/net/ipv4/conf/${br}/route_localnet`, 'utf8').trim();
     assert.equal(sysctl, '1');
 
@@ -94,6 +94,9 @@ describe('tsd-bridge (real kernel)', function () {
       ],
     });
     assert.equal((await nftElements('pub4any')).length, 2);
+    const web = (await s.services.sandboxes.inspect('web')).Networks['n1']!.EndpointID;
+    const bl = JSON.parse(String((await run('bridge', ['-j', '-d', 'link'])).stdout));
+    assert.equal(bl.find((p: any) => p.ifname === `veth${web.slice(0, 11)}`)?.hairpin, true, 'hairpin on the publishing port');
     assert.equal((await nftElements('pub4')).length, 1);
     await serve(ns('web'), 'tcp', 80);
     await serve(ns('web'), 'udp', 7000);

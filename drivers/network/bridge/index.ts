@@ -331,13 +331,16 @@ export function createBridgeDriver(ctx: DriverContext): BridgeDriver {
         await links.deleteLinkIfExists(ep.veth);
         await create();
       }
-      try {
-        // Hairpin: a sandbox reaching its own published port is sent back out of its port.
-        // Isolated ports (icc=false) reach the gateway but not each other, even when bridged.
-        await links.setBridgePort(ep.veth, { hairpin: true, ...(n.config.icc ? {} : { isolated: true }) });
-      } catch (e) {
-        await links.deleteLinkIfExists(ep.veth).catch(() => undefined);
-        throw e;
+      // Isolated ports (icc=false) reach the gateway but not each other, even when bridged.
+      // Hairpin is set when ports are published (program): only a sandbox reaching its *own*
+      // published port needs it, and a bridge-port change costs O(ports) in the kernel.
+      if (!n.config.icc) {
+        try {
+          await links.setBridgePort(ep.veth, { isolated: true });
+        } catch (e) {
+          await links.deleteLinkIfExists(ep.veth).catch(() => undefined);
+          throw e;
+        }
       }
     } catch (e) {
       throw withContext(`join endpoint ${ep.id.slice(0, 12)} to bridge ${n.bridge}`, e);
@@ -373,6 +376,9 @@ export function createBridgeDriver(ctx: DriverContext): BridgeDriver {
     const mappings = planPortMappings(n.id, ep, bindings, alloc, n.enableIpv6);
     const all = [...ep.ports, ...mappings];
     try {
+      // Hairpin: a sandbox reaching its own published port via a host address is DNAT'ed at
+      // bridge level (br_netfilter) and must leave through the port it came in on.
+      if (ep.ports.length === 0 && (await links.findLink(ep.veth))) await links.setBridgePort(ep.veth, { hairpin: true });
       await fw.publishPorts(mappings);
       try {
         await store.put(epKey(ep.id), { ...ep, ports: all });
@@ -417,7 +423,7 @@ export function createBridgeDriver(ctx: DriverContext): BridgeDriver {
           const ep = eps.get(id)!;
           if (!(await links.findLink(ep.veth))) continue;
           await links.setLink(ep.veth, { master: n.bridge, up: true });
-          await links.setBridgePort(ep.veth, { hairpin: true, ...(n.config.icc ? {} : { isolated: true }) });
+          if (ep.ports.length || !n.config.icc) await links.setBridgePort(ep.veth, { ...(ep.ports.length ? { hairpin: true } : {}), ...(n.config.icc ? {} : { isolated: true }) });
         }
       } else {
         if (!br.up) await links.setUp(n.bridge);
