@@ -40,6 +40,8 @@ export function createApiApp(o: ApiOptions): express.Express {
       if (compareApiVersions(v, API_VERSION) > 0) return next(new InvalidArgumentError(`client version ${v} is too new. Maximum supported API version is ${API_VERSION}`));
       if (compareApiVersions(v, MIN_API_VERSION) < 0) return next(new InvalidArgumentError(`client version ${v} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`));
       req.url = m[2]!;
+      // Some routes keep the semantics of the version the client asked for (volume prune).
+      res.locals.apiVersion = v;
     }
     next();
   });

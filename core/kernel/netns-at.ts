@@ -28,7 +28,18 @@ function claimFile(path: string): void {
  * Must be called from the host netns (not inside a withNetns window): the thread unshares, pins
  * its new namespace and setns()es back to the daemon's own.
  */
-export async function createNetnsAt(path: string): Promise<Netns> {
+export interface CreateNetnsAtOptions {
+  /**
+   * New interfaces in the namespace start with IPv6 disabled (net.ipv6.conf.default.disable_ipv6)
+   * until someone enables it per interface. For sandboxes: an IPv4-only endpoint's link-local
+   * DAD/RS/MLD would be flooded to every port of its bridge. Set here, in the creation window,
+   * because per-netns /proc/sys lookups get slower with every netns that exists (their dentries
+   * share one hash chain), so the attach path should not pay one.
+   */
+  ipv6DisabledByDefault?: boolean;
+}
+
+export async function createNetnsAt(path: string, options: CreateNetnsAtOptions = {}): Promise<Netns> {
   const host = hostNetns();
   if (currentNetnsInode() !== host.inode) throw new InvalidArgumentError('createNetnsAt: called inside a withNetns window');
   claimFile(path);
@@ -36,6 +47,8 @@ export async function createNetnsAt(path: string): Promise<Netns> {
     check(sys.unshare(CLONE_NEWNET), 'unshare netns', path);
     try {
       check(sys.mount('/proc/thread-self/ns/net', path, 'none', MS.BIND, null), 'bind mount netns', path);
+      // /proc/sys/net shows the netns of the thread that opens the file: this thread, now.
+      if (options.ipv6DisabledByDefault) fs.writeFileSync('/proc/sys/net/ipv6/conf/default/disable_ipv6', '1');
     } finally {
       if (sys.setns(host.fd, CLONE_NEWNET) === -1) {
         // Stranded in the new netns: every later socket would land there (netns.ts restore()).

@@ -1,5 +1,6 @@
 // core/sandbox/kernel-netns-provider.ts — NetnsProvider on the kernel layer: sandboxes' network
-// namespaces pinned at a path tsd chooses, created in-process (core/kernel/netns-at.ts).
+// namespaces pinned at a path tsd chooses, created in-process (core/kernel/netns-at.ts), with
+// IPv6 off by default for new interfaces (SandboxNetworking turns it on for IPv6 endpoints).
 
 import { withContext } from '../errors.js';
 import { createNetnsAt, isNetnsAt, pinNetnsOfPid, removeNetnsAt } from '../kernel/netns-at.js';
@@ -9,7 +10,7 @@ export function createKernelNetnsProvider(): NetnsProvider {
   return {
     async create(path) {
       try {
-        (await createNetnsAt(path)).close();
+        (await createNetnsAt(path, { ipv6DisabledByDefault: true })).close();
       } catch (e) {
         throw withContext(`create netns ${path}`, e);
       }

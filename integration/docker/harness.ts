@@ -219,6 +219,8 @@ export interface TsdProc {
   readonly dataRoot: string;
   readonly pid: number;
   log(): string;
+  /** Signal the process (by PID) and wait for it to exit; mounts stay (a crash or a restart). */
+  kill(signal: 'SIGTERM' | 'SIGKILL'): Promise<void>;
   /** SIGTERM (graceful: sockets removed), then whatever is left under its dir is unmounted. */
   stop(): Promise<void>;
 }
@@ -236,6 +238,8 @@ export async function startTsd(dir: string, opts: TsdOptions): Promise<TsdProc> 
   const apiSocket = path.join(execRoot, 'tsd.sock');
   const logFile = path.join(dir, 'tsd.log');
   fs.mkdirSync(dir, { recursive: true });
+  // A restart appends to the same file: this run's log starts here.
+  const logStart = fs.existsSync(logFile) ? fs.statSync(logFile).size : 0;
   const fd = fs.openSync(logFile, 'a');
   const proc = spawn(TSD_BIN, [
     '--data-root', dataRoot, '--exec-root', execRoot, '--store', 'embedded', '--firewall-backend', opts.firewall,
@@ -244,10 +248,15 @@ export async function startTsd(dir: string, opts: TsdOptions): Promise<TsdProc> 
   ], { stdio: ['ignore', fd, fd] });
   fs.closeSync(fd);
   const pid = proc.pid!;
-  const log = () => { try { return fs.readFileSync(logFile, 'utf8'); } catch { return ''; } };
+  const log = () => { try { return fs.readFileSync(logFile).subarray(logStart).toString('utf8'); } catch { return ''; } };
   let stopped: Promise<void> | undefined;
   const t: TsdProc = {
     dir, apiSocket, dataRoot, pid, log,
+    async kill(signal) {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      process.kill(pid, signal);
+      await waitExit(proc, pid, 15_000);
+    },
     stop() {
       stopped ??= (async () => {
         await killPid(pid, proc, 15_000);
@@ -283,6 +292,7 @@ export function socketAlive(p: string): Promise<boolean> {
  */
 export async function claimPluginDir(ctx: Mocha.Context): Promise<() => Promise<void>> {
   const created = !fs.existsSync(PLUGIN_DIR);
+  const createdParent = !fs.existsSync(path.dirname(PLUGIN_DIR));
   const live: string[] = [];
   for (const e of created ? [] : fs.readdirSync(PLUGIN_DIR)) {
     if (e.startsWith('tsd-') && (await socketAlive(path.join(PLUGIN_DIR, e)))) live.push(e);
@@ -299,6 +309,8 @@ export async function claimPluginDir(ctx: Mocha.Context): Promise<() => Promise<
       if (e.startsWith('tsd-') && e.endsWith('.sock') && !(await socketAlive(p))) fs.rmSync(p, { force: true });
     }
     if (created && fs.readdirSync(PLUGIN_DIR).length === 0) fs.rmdirSync(PLUGIN_DIR);
+    const parent = path.dirname(PLUGIN_DIR);
+    if (createdParent && fs.existsSync(parent) && fs.readdirSync(parent).length === 0) fs.rmdirSync(parent);
   };
 }
 
@@ -311,7 +323,7 @@ export async function claimNftTable(ctx: Mocha.Context): Promise<() => Promise<v
   return async () => { await run('nft', ['delete', 'table', 'inet', 'tsd']); };
 }
 
-/** `nft -j list table inet tsd` flattened to "set name: element" strings (empty when no table). */
+/** Elements of tsd's nft sets and maps as "set name: element" strings (empty when no table). */
 export async function nftTsdElements(): Promise<string[]> {
   const r = await run('nft', ['-j', 'list', 'table', 'inet', 'tsd']);
   if (r.code !== 0) return [];
@@ -320,7 +332,6 @@ export async function nftTsdElements(): Promise<string[]> {
   for (const it of items) {
     const s = it.set ?? it.map;
     if (s?.elem) for (const e of s.elem as unknown[]) out.push(`${s.name}: ${JSON.stringify(e)}`);
-    if (it.rule) out.push(`rule ${it.rule.chain}: ${JSON.stringify(it.rule.expr)}`);
   }
   return out;
 }
@@ -403,4 +414,26 @@ export function pluginCall<T = any>(socketPath: string, method: string, body: un
     req.on('error', reject);
     req.end(data);
   });
+}
+
+/** A 127.0.0.1 TCP port nothing listens on right now. */
+export async function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Host routes (any table) inside or covering `cidr`, the default route aside: a test subnet must not collide. */
+export async function routesOverlapping(cidr: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const sel of ['root', 'match']) {
+    const routes = JSON.parse(await must('ip', ['-j', 'route', 'show', 'table', 'all', 'to', sel, cidr])) as Array<{ dst: string; dev?: string; type?: string }>;
+    for (const r of routes) if (r.dst !== 'default' && r.type !== 'broadcast' && r.type !== 'local') out.push(`${r.dst} dev ${r.dev ?? '?'}`);
+  }
+  return out;
 }

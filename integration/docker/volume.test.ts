@@ -128,6 +128,31 @@ describe('docker: dockerd uses tsd-local over the VolumeDriver protocol', functi
     assert.deepEqual(mountsUnder(tsd!.dataRoot), []);
   });
 
+  it('tsd killed (-9) and restarted while a container holds a tmpfs volume: the mount survives, the refcount is reconciled, dockerd\'s Unmount reaches the new tsd', async () => {
+    assert.equal((await docker('volume', 'create', '-d', 'tsd-local', '-o', 'type=tmpfs', '-o', 'device=tmpfs', '-o', 'o=size=2m', 'tsdtest-rs')).code, 0);
+    const r = await docker('run', '-d', '--name', 'tsdtest-holder', '-v', 'tsdtest-rs:/data', BUSYBOX_IMAGE, 'sh', '-c', 'echo kept > /data/f; sleep 600');
+    assert.equal(r.code, 0, r.err);
+    const data = path.join(volData('tsdtest-rs'), '_data');
+    for (let i = 0; i < 50 && !fs.existsSync(path.join(data, 'f')); i++) await new Promise((res) => setTimeout(res, 100));
+    assert.equal(await tsdRefCount('tsdtest-rs'), 1);
+
+    const dir = tsd!.dir;
+    await tsd!.kill('SIGKILL');
+    assert.equal((await findmnt(data))?.fstype, 'tmpfs', 'the kernel keeps the mount while tsd is down');
+    assert.equal((await docker('exec', 'tsdtest-holder', 'cat', '/data/f')).out, 'kept', 'the container keeps its data');
+
+    tsd = await startTsd(dir, { firewall: 'none' });
+    assert.equal(await tsdRefCount('tsdtest-rs'), 1, 'the mount reference survived the restart');
+    assert.equal((await findmnt(data))?.fstype, 'tmpfs');
+    // dockerd does not re-activate a restarted plugin: it just calls Unmount on the same socket.
+    assert.equal((await docker('rm', '-f', 'tsdtest-holder')).code, 0);
+    assert.equal(await tsdRefCount('tsdtest-rs'), 0);
+    assert.equal(await findmnt(data), undefined, 'the new tsd unmounted it when the last user left');
+    assert.equal((await docker('volume', 'rm', 'tsdtest-rs')).code, 0);
+    assert.deepEqual(await tsdVolumes(), []);
+    assert.deepEqual(mountsUnder(tsd.dataRoot), []);
+  });
+
   it('a bad option: docker shows tsd\'s message naming the option, and nothing is created', async () => {
     const bad = await docker('volume', 'create', '-d', 'tsd-local', '-o', 'colour=blue', 'tsdtest-bad');
     assert.notEqual(bad.code, 0);

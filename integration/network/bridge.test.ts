@@ -71,7 +71,7 @@ describe('tsd-bridge (real kernel)', function () {
     assert.equal(ports.length, 2);
     for (const p of ports) assert.ok(p.ifname.startsWith('veth') && p.mtu === 1400);
     const bl = JSON.parse(String((await run('bridge', ['-j', '-d', 'link', 'show', 'master', br])).stdout));
-    assert.ok(bl.every((p: any) => p.hairpin === true));
+    assert.ok(bl.every((p: any) => p.hairpin === false), 'no hairpin without published ports');
     const sysctl = fs.readFileSync(`/proc/sys/net/ipv4/conf/${br}/route_localnet`, 'utf8').trim();
     assert.equal(sysctl, '1');
 
@@ -94,6 +94,9 @@ describe('tsd-bridge (real kernel)', function () {
       ],
     });
     assert.equal((await nftElements('pub4any')).length, 2);
+    const web = (await s.services.sandboxes.inspect('web')).Networks['n1']!.EndpointID;
+    const bl = JSON.parse(String((await run('bridge', ['-j', '-d', 'link'])).stdout));
+    assert.equal(bl.find((p: any) => p.ifname === `veth${web.slice(0, 11)}`)?.hairpin, true, 'hairpin on the publishing port');
     assert.equal((await nftElements('pub4')).length, 1);
     await serve(ns('web'), 'tcp', 80);
     await serve(ns('web'), 'udp', 7000);
@@ -155,6 +158,21 @@ describe('tsd-bridge (real kernel)', function () {
     await assert.rejects(s.services.networks.create({ name: 'bad3', options: { [`${OPT}bridge.name`]: 'much-too-long-bridge' } }), /bridge\.name: .* not a valid interface name/);
     await assert.rejects(s.services.networks.create({ name: 'bad4', options: { [`${OPT}bridge.gateway_mode_ipv4`]: 'isolated' } }), /gateway_mode_ipv4/);
     assert.equal((await s.services.networks.list()).filter((n) => n.Name.startsWith('bad')).length, 0);
+  });
+
+  it('disconnect retires the veth at once and reaps it in a batch; an immediate reconnect gets eth0 again', async () => {
+    const veths = async () => (await ipJ(['link', 'show', 'type', 'veth'])).map((l: any) => l.ifname as string);
+    const before = await veths();
+    const t0 = performance.now();
+    await s.services.networks.disconnect('n1', 'b');
+    const ms = performance.now() - t0;
+    const eth = (await ipJ(['link', 'show'], ns('b'))).find((l: any) => l.ifname === 'eth0');
+    assert.ok(!eth || !eth.flags.includes('UP'), 'out of service at once (down, or already reaped)');
+    await s.services.networks.connect({ network: 'n1', sandbox: 'b', ipv4: '10.88.1.77' });
+    assert.ok(await ping(ns('a'), '10.88.1.77'), 'reconnected b answers on eth0');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal((await veths()).length, before.length, 'the retired veth was reaped, the new one is there');
+    assert.ok(ms < 1000, `disconnect took ${ms} ms`);
   });
 
   it('disconnect and rm leave no link, address or nft element behind', async () => {

@@ -92,13 +92,13 @@ export async function serve(nsPath: string, proto: 'tcp' | 'udp', port: number):
 export async function dial(nsPath: string | undefined, proto: 'tcp' | 'udp', addr: string, port: number): Promise<string | undefined> {
   const target = proto === 'tcp' ? `TCP:${addr}:${port},connect-timeout=1` : `UDP:${addr}:${port}`;
   // -t: after our EOF, wait for the answer (the server forks per connection: slow on a loaded host).
-  const argv = ['socat', '-t3', '-T3', '-', target];
+  const argv = ['socat', '-t5', '-T5', '-', target];
   // TCP sends nothing: unread data at the server's close would turn its FIN into a RST that can
   // overtake the answer. UDP needs a datagram to answer.
   const input = proto === 'tcp' ? '' : 'x\n';
   // UDP may lose a datagram (the server forks per packet; the host may be loaded): five tries.
   for (let i = 0; i < (proto === 'udp' ? 5 : 1); i++) {
-    const r = nsPath ? await inNs(nsPath, argv, { input, timeout: 4000 }) : await run(argv[0]!, argv.slice(1), { input, timeout: 4000 });
+    const r = nsPath ? await inNs(nsPath, argv, { input, timeout: 8000 }) : await run(argv[0]!, argv.slice(1), { input, timeout: 8000 });
     const out = String(r.stdout ?? '').trim();
     if (out) return out;
   }

@@ -4,6 +4,7 @@ import { Router } from 'express';
 import type { Services } from '../../service/index.js';
 import { VolumeCreateSchema } from '../schemas.js';
 import { boolQuery, filtersQuery, parseBody } from '../validate.js';
+import { compareApiVersions } from '../version.js';
 
 export function volumeRoutes(s: Services): Router {
   const r = Router();
@@ -20,7 +21,12 @@ export function volumeRoutes(s: Services): Router {
   });
 
   r.post('/volumes/prune', async (req, res) => {
-    const { deleted, spaceReclaimed } = await s.volumes.prune(filtersQuery(req.query.filters));
+    const filters = filtersQuery(req.query.filters);
+    // API 1.42 made prune remove anonymous volumes only; older clients (Debian's docker 20.10
+    // speaks 1.41) still mean every unused volume, as dockerd does for them.
+    const v = res.locals.apiVersion as string | undefined;
+    if (v !== undefined && compareApiVersions(v, '1.42') < 0 && !filters.has('all')) filters.set('all', ['true']);
+    const { deleted, spaceReclaimed } = await s.volumes.prune(filters);
     res.json({ VolumesDeleted: deleted, SpaceReclaimed: spaceReclaimed });
   });
 

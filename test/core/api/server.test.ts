@@ -81,6 +81,16 @@ describe('API server', () => {
     assert.deepEqual(json(await c.raw('POST', '/volumes/prune')), { VolumesDeleted: [], SpaceReclaimed: 0 });
   });
 
+  it('volume prune keeps the semantics of the client\'s API version: named volumes only before 1.42 or with all=true', async () => {
+    assert.equal((await c.raw('POST', '/volumes/create', { Name: 'named' })).status, 201);
+    assert.deepEqual(json(await c.raw('POST', '/v1.45/volumes/prune')).VolumesDeleted, []);
+    assert.deepEqual(json(await c.raw('POST', '/volumes/prune')).VolumesDeleted, []);
+    assert.deepEqual(json(await c.raw('POST', '/v1.41/volumes/prune')).VolumesDeleted, ['named']);
+    assert.equal((await c.raw('POST', '/volumes/create', { Name: 'named2' })).status, 201);
+    assert.deepEqual(json(await c.raw('POST', `/v1.41/volumes/prune?filters=${encodeURIComponent('{"all":["false"]}')}`)).VolumesDeleted, []);
+    assert.deepEqual(json(await c.raw('POST', `/v1.45/volumes/prune?filters=${encodeURIComponent('{"all":["true"]}')}`)).VolumesDeleted, ['named2']);
+  });
+
   it('bad input: 4xx naming the field, and the server keeps serving', async () => {
     const cases: Array<[string, string, unknown, number, RegExp]> = [
       ['POST', '/networks/create', '{"Name": "x",', 400, /invalid JSON in request body/],
