@@ -75,9 +75,13 @@ const servers: ResultPromise[] = [];
 
 /** TCP (answers its peer address) or UDP (answers "udp-ok") server inside a sandbox. */
 export async function serve(nsPath: string, proto: 'tcp' | 'udp', port: number): Promise<void> {
-  const listen = proto === 'tcp' ? `TCP-LISTEN:${port},reuseaddr,fork` : `UDP-RECVFROM:${port},reuseaddr,fork`;
-  const answer = proto === 'tcp' ? 'EXEC:printenv SOCAT_PEERADDR' : 'EXEC:echo udp-ok';
-  const p = execa('nsenter', [`--net=${nsPath}`, '--', 'socat', listen, answer], { reject: false, stdio: 'ignore' });
+  // UDP: one long-lived node socket answering every datagram (socat's fork-per-datagram server
+  // lost answers under load).
+  const udpServer = `const s=require('dgram').createSocket('udp4');s.on('message',(m,r)=>s.send('udp-ok\\n',r.port,r.address));s.bind(${port});`;
+  const argv = proto === 'tcp'
+    ? ['socat', `TCP-LISTEN:${port},reuseaddr,fork`, 'EXEC:printenv SOCAT_PEERADDR']
+    : [process.execPath, '-e', udpServer];
+  const p = execa('nsenter', [`--net=${nsPath}`, '--', ...argv], { reject: false, stdio: 'ignore' });
   servers.push(p);
   const flag = proto === 'tcp' ? '-Hltn' : '-Hlun';
   for (let i = 0; i < 100; i++) {
