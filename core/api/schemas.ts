@@ -55,6 +55,8 @@ export const EndpointSettingsSchema = z.strictObject({
 export const NetworkConnectSchema = z.strictObject({
   Container: z.string().min(1, 'must name a sandbox'),
   EndpointConfig: EndpointSettingsSchema.nullish(),
+  // tsd-only: ports to publish for this endpoint, in Docker's HostConfig.PortBindings shape.
+  PortBindings: z.record(z.string(), z.array(z.strictObject({ HostIp: z.string().nullish(), HostPort: z.string().nullish() })).nullish()).nullish(),
 });
 
 export const NetworkDisconnectSchema = z.strictObject({

@@ -13,6 +13,7 @@ import { SandboxFiles } from './sandbox-files.js';
 import { SandboxService } from './sandboxes.js';
 import { VolumeService } from './volumes.js';
 import { LayerService } from './layers.js';
+import { FirewallService } from './firewall.js';
 
 export interface ServicesOptions {
   store: Store;
@@ -37,6 +38,7 @@ export interface Services {
   sandboxes: SandboxService;
   volumes: VolumeService;
   layers: LayerService;
+  firewall: FirewallService;
   /** Startup repair, sandboxes first (their vanished endpoints), then networks, then volumes. */
   reconcile(): Promise<void>;
 }
@@ -62,8 +64,9 @@ export function createServices(o: ServicesOptions): Services {
     records, registry: o.registry, log: o.log.child({ service: 'volumes' }), ...(o.defaultVolumeDriver ? { defaultDriver: o.defaultVolumeDriver } : {}),
   });
   const layers = new LayerService({ store: scopeStore(o.store, SERVICES_STORE_PREFIX), registry: o.registry, log: o.log.child({ service: 'layers' }) });
+  const firewall = new FirewallService({ registry: o.registry, log: o.log.child({ service: 'firewall' }) });
   return {
-    records, networks, sandboxes, volumes, layers,
+    records, networks, sandboxes, volumes, layers, firewall,
     async reconcile() {
       const sb = await sandboxes.reconcile();
       const net = await networks.reconcile();
