@@ -80,6 +80,10 @@ export const SandboxCreateSchema = z.strictObject({
   DnsSearch: strList,
   DnsOptions: strList,
   Labels: strMap,
+  // A layer id: the sandbox gets a read-write root filesystem on top of it.
+  RootFs: z.string().nullish(),
+  // "NAME:/path[:ro|rw]" named volumes bound inside the root.
+  Volumes: strList,
 });
 
 /** Bodies of POST routes that take none: anything but an empty object is a mistake. */
