@@ -113,7 +113,7 @@ describe('sandbox root filesystems and volumes (tsd child, real overlay)', funct
     assert.match(findmnt(path.join(inspect('s2').RootPath, 'mnt/vol'))?.options ?? '', /^ro/);
   });
 
-  it('a tsd restart puts a vanished volume bind back', async () => {
+  it('a tsd restart puts a vanished volume bind back, and a vanished root with its bind', async () => {
     const sb = inspect('s2');
     await t.stop();
     assert.equal(spawnSync('umount', [path.join(sb.RootPath, 'mnt/vol')]).status, 0);
@@ -121,6 +121,13 @@ describe('sandbox root filesystems and volumes (tsd child, real overlay)', funct
     assert.match(findmnt(path.join(sb.RootPath, 'mnt/vol'))?.options ?? '', /^ro/);
     assert.equal(t.tsctl('sandbox', 'exec', 's2', 'cat', '/mnt/vol/f').out, 'hi\n');
     assert.equal(volumeRefs('sbdata'), 1);
+    // As after a reboot of the mounts: the whole root (overlay + bind) is gone.
+    await t.stop();
+    assert.equal(spawnSync('umount', ['-R', sb.RootPath]).status, 0);
+    assert.equal(findmnt(sb.RootPath), undefined);
+    await t.start();
+    assert.equal(findmnt(sb.RootPath)?.fstype, 'overlay');
+    assert.equal(t.tsctl('sandbox', 'exec', 's2', 'cat', '/mnt/vol/f').out, 'hi\n');
     assert.equal(t.tsctl('sandbox', 'rm', 's2').code, 0);
     assert.deepEqual(fsMounts(), []);
     assert.deepEqual(rwDirs(), []);
