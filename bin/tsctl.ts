@@ -1,13 +1,14 @@
 // bin/tsctl.ts — tsctl's entry point: real stdio, a y/N prompt when interactive, and the process
-// seam for `sandbox exec` (nsenter --net=PATH -- argv, inherited stdio, no shell).
+// seam for `sandbox exec` (nsenter --net=PATH [--root=ROOT --wd=/] -- argv, inherited stdio, no shell).
 
 import { spawn } from 'node:child_process';
 import readline from 'node:readline/promises';
 import { runCli } from '../cli/main.js';
 
-function spawnInNetns(netnsPath: string, argv: string[]): Promise<number> {
+function spawnInNetns(netnsPath: string, argv: string[], opts: { root?: string } = {}): Promise<number> {
   return new Promise((resolve) => {
-    const child = spawn('nsenter', [`--net=${netnsPath}`, '--', ...argv], { stdio: 'inherit' });
+    const root = opts.root ? [`--root=${opts.root}`, '--wd=/'] : [];
+    const child = spawn('nsenter', [`--net=${netnsPath}`, ...root, '--', ...argv], { stdio: 'inherit' });
     child.on('error', (e) => {
       process.stderr.write(`Error: exec ${argv[0]}: ${e.message}\n`);
       resolve(127);

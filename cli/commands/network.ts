@@ -152,7 +152,8 @@ export function networkCommand(ctx: CliContext): Command {
     .option('--alias <name>', 'network-scoped alias (repeatable)', collect, [])
     .option('--driver-opt <key=value>', 'driver option for the endpoint (repeatable)', collect, [])
     .option('--mac-address <mac>', 'MAC address of the interface')
-    .action(async (network: string, sandbox: string, o: { ip?: string; ip6?: string; alias: string[]; driverOpt: string[]; macAddress?: string }) => {
+    .option('-p, --publish <[ip:]hostPort:port[/proto]>', 'publish a port of the sandbox on the host (repeatable, tsd)', collect, [])
+    .action(async (network: string, sandbox: string, o: { ip?: string; ip6?: string; alias: string[]; driverOpt: string[]; macAddress?: string; publish: string[] }) => {
       await ctx.client.call('POST', `/networks/${encodeURIComponent(network)}/connect`, {
         Container: sandbox,
         EndpointConfig: {
@@ -161,6 +162,7 @@ export function networkCommand(ctx: CliContext): Command {
           DriverOpts: keyValues(o.driverOpt, '--driver-opt'),
           ...(o.macAddress ? { MacAddress: o.macAddress } : {}),
         },
+        ...(o.publish.length ? { PortBindings: publishFlags(o.publish) } : {}),
       });
     });
 
@@ -177,3 +179,15 @@ export function networkCommand(ctx: CliContext): Command {
   return cmd;
 }
 
+
+/** `-p [ip:]hostPort[-end]:port[/proto]` (repeatable) → Docker's PortBindings map. */
+export function publishFlags(list: string[]): Record<string, Array<{ HostIp: string; HostPort: string }>> {
+  const out: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
+  for (const p of list) {
+    const m = /^(?:(\[[0-9a-fA-F:.]+\]|[0-9.]+):)?(\d{1,5}(?:-\d{1,5})?)?:(\d{1,5})(?:\/(tcp|udp|sctp))?$/.exec(p);
+    if (!m) throw new UsageError(`invalid --publish ${JSON.stringify(p)}: expected [ip:]hostPort:port[/tcp|udp|sctp]`);
+    const key = `${m[3]}/${m[4] ?? 'tcp'}`;
+    (out[key] ??= []).push({ HostIp: (m[1] ?? '').replace(/^\[|\]$/g, ''), HostPort: m[2] ?? '' });
+  }
+  return out;
+}

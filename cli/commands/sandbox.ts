@@ -1,6 +1,8 @@
 // cli/commands/sandbox.ts — `tsctl sandbox create|ls|inspect|rm|exec` (tsd-only): named network
-// namespaces for labs and tests. `exec` runs argv inside the sandbox's netns through the
-// injected process seam (nsenter --net=PATH -- argv; never a shell).
+// namespaces for labs and tests, optionally with a root filesystem (--rootfs LAYER) and volumes
+// (--volume NAME:/path[:ro]). `exec` runs argv inside the sandbox's netns, chrooted into its root
+// when it has one, through the injected process seam (nsenter --net=PATH [--root=ROOT --wd=/]
+// -- argv; never a shell).
 
 import { Command } from 'commander';
 import type { ApiSandbox } from '../../core/model/sandbox.js';
@@ -24,12 +26,19 @@ export function sandboxCommand(ctx: CliContext): Command {
     .option('--dns-search <domain>', 'search domain (repeatable)', collect, [])
     .option('--dns-option <option>', 'resolv.conf option (repeatable)', collect, [])
     .option('--label <key=value>', 'set metadata (repeatable)', collect, [])
-    .action(async (name: string, o: { netns?: string; pid?: string; hostname?: string; dns: string[]; dnsSearch: string[]; dnsOption: string[]; label: string[] }) => {
+    .option('--rootfs <layer>', 'give the sandbox a read-write root filesystem on top of this layer')
+    .option('-v, --volume <name:/path[:ro]>', 'bind a named volume inside the root filesystem (repeatable, needs --rootfs)', collect, [])
+    .action(async (name: string, o: { netns?: string; pid?: string; hostname?: string; dns: string[]; dnsSearch: string[]; dnsOption: string[]; label: string[]; rootfs?: string; volume: string[] }) => {
       let pid: number | undefined;
       if (o.pid !== undefined) {
         pid = Number(o.pid);
         if (!/^\d+$/.test(o.pid) || pid <= 0) throw new UsageError(`invalid --pid ${JSON.stringify(o.pid)}: expected a process id`);
       }
+      if (o.rootfs !== undefined && o.rootfs === '') throw new UsageError('invalid --rootfs "": expected a layer id');
+      for (const v of o.volume) {
+        if (!/^[^:]+:\/[^:]*(:(ro|rw))?$/.test(v)) throw new UsageError(`invalid --volume ${JSON.stringify(v)}: expected NAME:/PATH[:ro|rw]`);
+      }
+      if (o.volume.length && o.rootfs === undefined) throw new UsageError('--volume needs --rootfs: volumes are mounted inside the sandbox\'s root filesystem');
       const r = await ctx.client.call<{ Id: string }>('POST', '/sandboxes/create', {
         Name: name,
         ...(o.netns ? { NetnsPath: o.netns } : {}),
@@ -37,6 +46,8 @@ export function sandboxCommand(ctx: CliContext): Command {
         ...(o.hostname ? { Hostname: o.hostname } : {}),
         Dns: o.dns, DnsSearch: o.dnsSearch, DnsOptions: o.dnsOption,
         Labels: keyValues(o.label, '--label', false),
+        ...(o.rootfs !== undefined ? { RootFs: o.rootfs } : {}),
+        ...(o.volume.length ? { Volumes: o.volume } : {}),
       });
       ctx.out(`${r.Id}\n`);
     });
@@ -92,14 +103,14 @@ export function sandboxCommand(ctx: CliContext): Command {
 
   cmd
     .command('exec')
-    .description('Run a command inside a sandbox\'s network namespace')
+    .description('Run a command inside a sandbox\'s network namespace (and its root filesystem, if it has one)')
     .argument('<sandbox>')
     .argument('<command...>', 'command and its arguments (put -- before options meant for the command)')
     .passThroughOptions()
     .action(async (ref: string, argv: string[]) => {
       const sb = await ctx.client.call<ApiSandbox>('GET', `/sandboxes/${encodeURIComponent(ref)}`);
       if (!ctx.io.spawnInNetns) throw new UsageError('exec is not available in this build');
-      ctx.exitCode = await ctx.io.spawnInNetns(sb.NetnsPath, argv);
+      ctx.exitCode = await ctx.io.spawnInNetns(sb.NetnsPath, argv, sb.RootPath ? { root: sb.RootPath } : {});
     });
 
   return cmd;

@@ -55,6 +55,8 @@ export const EndpointSettingsSchema = z.strictObject({
 export const NetworkConnectSchema = z.strictObject({
   Container: z.string().min(1, 'must name a sandbox'),
   EndpointConfig: EndpointSettingsSchema.nullish(),
+  // tsd-only: ports to publish for this endpoint, in Docker's HostConfig.PortBindings shape.
+  PortBindings: z.record(z.string(), z.array(z.strictObject({ HostIp: z.string().nullish(), HostPort: z.string().nullish() })).nullish()).nullish(),
 });
 
 export const NetworkDisconnectSchema = z.strictObject({
@@ -78,6 +80,10 @@ export const SandboxCreateSchema = z.strictObject({
   DnsSearch: strList,
   DnsOptions: strList,
   Labels: strMap,
+  // A layer id: the sandbox gets a read-write root filesystem on top of it.
+  RootFs: z.string().nullish(),
+  // "NAME:/path[:ro|rw]" named volumes bound inside the root.
+  Volumes: strList,
 });
 
 /** Bodies of POST routes that take none: anything but an empty object is a mistake. */

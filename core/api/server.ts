@@ -15,6 +15,7 @@ import { sandboxRoutes } from './routes/sandboxes.js';
 import { systemRoutes, type SystemInfo } from './routes/system.js';
 import { volumeRoutes } from './routes/volumes.js';
 import { layerRoutes } from './routes/layers.js';
+import { firewallRoutes } from './routes/firewall.js';
 import { API_VERSION, MIN_API_VERSION, compareApiVersions } from './version.js';
 
 /** Largest request body accepted; Docker's network/volume bodies are a few KB. */
@@ -55,6 +56,7 @@ export function createApiApp(o: ApiOptions): express.Express {
   app.use(networkRoutes(o.services));
   app.use(volumeRoutes(o.services));
   app.use(sandboxRoutes(o.services));
+  app.use(firewallRoutes(o.services));
   app.use((req: Request, _res: Response, next: NextFunction) => next(new NotFoundError(`page not found: ${req.method} ${req.path}`)));
   app.use(errorMiddleware(o.log));
   return app;

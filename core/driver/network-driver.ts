@@ -180,3 +180,23 @@ export interface ClusterAware {
 export function isClusterAware(d: NetworkDriver): d is NetworkDriver & ClusterAware {
   return typeof (d as Partial<ClusterAware>).discoverNew === 'function';
 }
+
+/** What a driver put back when asked to rebuild its firewall rules. */
+export interface FirewallReloadReport {
+  /** The firewall backend the rules went to (nftables, iptables, none). */
+  backend: string;
+  networks: number;
+  ports: number;
+}
+
+/**
+ * Optional capability: rebuild every firewall rule the driver owns from its stored state in one
+ * transaction (`tsctl firewall reload`, after someone flushed tsd's table).
+ */
+export interface FirewallRuleOwner {
+  reloadFirewall(): Promise<FirewallReloadReport>;
+}
+
+export function hasFirewallRules(d: NetworkDriver): d is NetworkDriver & FirewallRuleOwner {
+  return typeof (d as Partial<FirewallRuleOwner>).reloadFirewall === 'function';
+}

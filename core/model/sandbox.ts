@@ -1,6 +1,47 @@
 // core/model/sandbox.ts — a sandbox (a network namespace endpoints join) as tsd stores it, and
 // its API shape (tsd-only /sandboxes routes).
 
+import { nameProblem } from './ids.js';
+
+/** A volume bound into a sandbox's root. */
+export interface SandboxVolume {
+  name: string;
+  /** Absolute path inside the sandbox's root. */
+  target: string;
+  readonly: boolean;
+  /** Host path of the volume's data (what the volume driver's Mount returned). */
+  source: string;
+  /** Host path of the bind mount inside the root. */
+  mountPoint: string;
+}
+
+/** The root filesystem: a read-write layer on a layer chain, mounted at `path`. */
+export interface SandboxRootfs {
+  /** The layer the sandbox was created from. */
+  layer: string;
+  /** The read-write layer made on top of it for this sandbox. */
+  rwLayer: string;
+  driver: string;
+  path: string;
+}
+
+export type VolumeSpec = Pick<SandboxVolume, 'name' | 'target' | 'readonly'>;
+
+/** "NAME:/path[:ro|rw]" (docker run -v with a named volume). Throws with the reason. */
+export function parseVolumeSpec(spec: string): VolumeSpec {
+  const bad = (why: string) => new Error(`invalid volume specification ${JSON.stringify(spec)}: ${why}`);
+  const parts = spec.split(':');
+  if (parts.length < 2 || parts.length > 3) throw bad('expected NAME:/PATH[:ro|rw]');
+  const [name, target, mode] = parts as [string, string, string | undefined];
+  const np = nameProblem(name);
+  if (np) throw bad(`volume name ${JSON.stringify(name)}: ${np}`);
+  if (!target.startsWith('/')) throw bad(`mount path ${JSON.stringify(target)} must be absolute`);
+  if (target.split('/').some((c) => c === '..' || c === '.')) throw bad(`mount path ${JSON.stringify(target)} must not contain "." or ".."`);
+  if (target.split('/').every((c) => c === '')) throw bad('cannot mount a volume over the root');
+  if (mode !== undefined && mode !== 'ro' && mode !== 'rw') throw bad(`mode ${JSON.stringify(mode)} is not ro or rw`);
+  return { name, target: '/' + target.split('/').filter(Boolean).join('/'), readonly: mode === 'ro' };
+}
+
 export interface SandboxRecord {
   id: string;
   name: string;
@@ -17,6 +58,9 @@ export interface SandboxRecord {
   dnsOptions: string[];
   labels: Record<string, string>;
   created: string;
+  /** Absent: the sandbox is a network namespace only. */
+  rootfs?: SandboxRootfs;
+  volumes?: SandboxVolume[];
 }
 
 export interface ApiSandboxEndpoint {
@@ -43,4 +87,9 @@ export interface ApiSandbox {
   ResolvConfPath: string;
   HostsPath: string;
   Networks: Record<string, ApiSandboxEndpoint>;
+  /** The root filesystem's host path ("" without one): `tsctl sandbox exec` chroots into it. */
+  RootPath: string;
+  RootFs: { Layer: string; RwLayer: string; Driver: string } | null;
+  /** Docker-style mount list (volumes). */
+  Mounts: Array<{ Type: 'volume'; Name: string; Source: string; Destination: string; RW: boolean }>;
 }

@@ -101,3 +101,16 @@ export class MemoryDnsRegistry implements DnsRegistry {
     return out;
   }
 }
+
+/** Bind mounts inside a sandbox's root filesystem (volumes). Implemented on core/kernel. */
+export interface SandboxMounts {
+  /**
+   * Bind `source` at `target` (absolute, inside `root`), creating missing directories; refuses a
+   * target that escapes the root through ".." or a symlink. Returns the mount point's host path.
+   * Undone by unmount.
+   */
+  bindInRoot(source: string, root: string, target: string, readonly: boolean): Promise<string>;
+  /** Idempotent. */
+  unmount(hostPath: string): Promise<void>;
+  isMountPoint(hostPath: string): Promise<boolean>;
+}

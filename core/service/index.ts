@@ -6,13 +6,15 @@ import type { DriverRegistry } from '../driver/registry.js';
 import type { Logger } from '../log.js';
 import { scopeStore } from '../store/scoped.js';
 import type { Store } from '../store/store.js';
-import type { DnsRegistry, NetnsProvider, SandboxNetworking } from './hooks.js';
+import type { DnsRegistry, NetnsProvider, SandboxMounts, SandboxNetworking } from './hooks.js';
+import { createKernelSandboxMounts } from '../sandbox/kernel-sandbox-mounts.js';
 import { NetworkService } from './networks.js';
 import { Records } from './records.js';
 import { SandboxFiles } from './sandbox-files.js';
 import { SandboxService } from './sandboxes.js';
 import { VolumeService } from './volumes.js';
 import { LayerService } from './layers.js';
+import { FirewallService } from './firewall.js';
 
 export interface ServicesOptions {
   store: Store;
@@ -26,6 +28,8 @@ export interface ServicesOptions {
   /** tsd's run dir (namespaces it creates are pinned under <execRoot>/netns). */
   execRoot: string;
   embeddedDns: boolean;
+  /** Volumes bound into sandbox roots (default: the kernel's). */
+  sandboxMounts?: SandboxMounts;
   hostResolvConf?: string;
   defaultNetworkDriver?: string;
   defaultVolumeDriver?: string;
@@ -37,6 +41,7 @@ export interface Services {
   sandboxes: SandboxService;
   volumes: VolumeService;
   layers: LayerService;
+  firewall: FirewallService;
   /** Startup repair, sandboxes first (their vanished endpoints), then networks, then volumes. */
   reconcile(): Promise<void>;
 }
@@ -55,15 +60,17 @@ export function createServices(o: ServicesOptions): Services {
     records, registry: o.registry, sandboxNetworking: o.sandboxNetworking, dns: o.dns, files,
     log: o.log.child({ service: 'networks' }), ...(o.defaultNetworkDriver ? { defaultDriver: o.defaultNetworkDriver } : {}),
   });
-  const sandboxes = new SandboxService({
-    records, networks, netns: o.netns, dns: o.dns, files, netnsDir: path.join(o.execRoot, 'netns'), log: o.log.child({ service: 'sandboxes' }),
-  });
   const volumes = new VolumeService({
     records, registry: o.registry, log: o.log.child({ service: 'volumes' }), ...(o.defaultVolumeDriver ? { defaultDriver: o.defaultVolumeDriver } : {}),
   });
   const layers = new LayerService({ store: scopeStore(o.store, SERVICES_STORE_PREFIX), registry: o.registry, log: o.log.child({ service: 'layers' }) });
+  const sandboxes = new SandboxService({
+    records, networks, netns: o.netns, dns: o.dns, files, netnsDir: path.join(o.execRoot, 'netns'), log: o.log.child({ service: 'sandboxes' }),
+    layers, volumes, mounts: o.sandboxMounts ?? createKernelSandboxMounts(),
+  });
+  const firewall = new FirewallService({ registry: o.registry, log: o.log.child({ service: 'firewall' }) });
   return {
-    records, networks, sandboxes, volumes, layers,
+    records, networks, sandboxes, volumes, layers, firewall,
     async reconcile() {
       const sb = await sandboxes.reconcile();
       const net = await networks.reconcile();

@@ -53,6 +53,17 @@ export interface LayerServiceDeps {
 }
 
 const key = (id: string) => `layers/${id}`;
+const rwKey = (id: string) => `layers-rw/${id}`;
+
+/** A read-write layer made on top of a layer for a sandbox's root (store key "layers-rw/<id>"). */
+export interface ReadWriteLayerRecord {
+  id: string;
+  parent: string;
+  driver: string;
+  /** Who holds it (a sandbox id). */
+  owner: string;
+  created: string;
+}
 
 export function toApiLayer(r: LayerRecord): ApiLayer {
   return { Id: r.id, Parent: r.parent, DiffId: r.diffId, Size: r.size, Driver: r.driver, Created: r.created, Mounts: r.mounts };
@@ -152,6 +163,8 @@ export class LayerService {
     return this.lock.run(r0.id, async () => {
       const r = await this.find(r0.id);
       if (r.mounts > 0) throw new ConflictError(`layer ${r.id} is mounted ${r.mounts} time(s): unmount it first`);
+      const rw = (await this.d.store.list<ReadWriteLayerRecord>('layers-rw/')).map((e) => e.value).filter((c) => c.parent === r.id);
+      if (rw.length) throw new ConflictError(`layer ${r.id} is the root filesystem of sandbox(es) ${rw.map((c) => c.owner.slice(0, 12)).join(', ')}`);
       const children = (await this.list()).filter((c) => c.parent === r.id);
       if (children.length) throw new ConflictError(`layer ${r.id} is the parent of ${children.map((c) => c.id.slice(0, 12)).join(', ')}`);
       // Record first: a crash between the two leaves an orphan directory, never a record without files.
@@ -160,6 +173,53 @@ export class LayerService {
       this.d.log.info('layer removed', { id: r.id });
       return r;
     });
+  }
+
+  /**
+   * A new read-write layer `id` on `parentRef`, mounted (the driver's CreateReadWrite + Get): a
+   * sandbox's root filesystem. Undone by releaseReadWrite(id). The parent cannot be removed
+   * while it exists.
+   */
+  async createReadWrite(parentRef: string, id: string, owner: string): Promise<{ record: ReadWriteLayerRecord; path: string }> {
+    const p0 = await this.find(parentRef);
+    return this.lock.run(p0.id, async () => {
+      const parent = await this.find(p0.id);
+      const driver = await this.driver(parent.driver);
+      const record: ReadWriteLayerRecord = { id, parent: parent.id, driver: parent.driver, owner, created: new Date().toISOString() };
+      await driver.createReadWrite(id, parent.id);
+      try {
+        await this.d.store.put(rwKey(id), record);
+        const path = await driver.get(id);
+        this.d.log.info('read-write layer created', { id, parent: parent.id, owner });
+        return { record, path };
+      } catch (e) {
+        await driver.remove(id).catch((re: unknown) => this.d.log.error('removing a failed read-write layer', { id, err: re }));
+        await this.d.store.delete(rwKey(id)).catch(() => undefined);
+        throw e;
+      }
+    });
+  }
+
+  /** Mount a read-write layer again (startup repair when its mount is gone). */
+  async remountReadWrite(id: string): Promise<string> {
+    const e = await this.d.store.get<ReadWriteLayerRecord>(rwKey(id));
+    if (!e) throw new NotFoundError(`read-write layer ${id} not found`);
+    return (await this.driver(e.value.driver)).get(id);
+  }
+
+  /** Put (unmount) and remove a read-write layer and its record. Idempotent. */
+  async releaseReadWrite(id: string): Promise<void> {
+    const e = await this.d.store.get<ReadWriteLayerRecord>(rwKey(id));
+    if (!e) return;
+    const driver = await this.driver(e.value.driver);
+    try {
+      await driver.put(id);
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) this.d.log.warn('unmounting a read-write layer', { id, err });
+    }
+    await driver.remove(id);
+    await this.d.store.delete(rwKey(id));
+    this.d.log.info('read-write layer removed', { id });
   }
 
   /** The layer's changes against its parent, as a tar stream (AUFS whiteouts). */

@@ -2,6 +2,10 @@
 // join). tsd creates the namespace (pinned under its run dir), pins a running process's by PID,
 // or adopts an existing one by path. It writes the sandbox's resolv.conf/hosts/hostname under
 // the data root. rm disconnects every endpoint first, then removes what tsd owns.
+// With `rootfs`, the sandbox also gets a root filesystem: a read-write layer made on the given
+// layer (LayerService → graph driver CreateReadWrite + Get), and volumes bound inside it
+// (VolumeService mount with caller id "<sandbox id>:<target>", then a bind that cannot leave the
+// root). rm releases them in reverse; reconcile restores the mounts or releases the sandbox.
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -10,9 +14,11 @@ import type { Logger } from '../log.js';
 import { isIp } from '../model/addr.js';
 import { checkFilterKeys, matchLabels, type Filters } from '../model/filters.js';
 import { nameProblem, newId, shortId } from '../model/ids.js';
-import type { ApiSandbox, SandboxRecord } from '../model/sandbox.js';
+import { parseVolumeSpec, type ApiSandbox, type SandboxRecord, type VolumeSpec } from '../model/sandbox.js';
 import { UndoStack } from '../undo.js';
-import type { DnsRegistry, NetnsProvider } from './hooks.js';
+import type { DnsRegistry, NetnsProvider, SandboxMounts } from './hooks.js';
+import type { LayerService } from './layers.js';
+import type { VolumeService } from './volumes.js';
 import type { NetworkService } from './networks.js';
 import type { Records } from './records.js';
 import type { SandboxFiles } from './sandbox-files.js';
@@ -28,6 +34,10 @@ export interface CreateSandboxInput {
   dnsSearch?: string[];
   dnsOptions?: string[];
   labels?: Record<string, string>;
+  /** A layer id (or unique prefix): the sandbox gets a read-write root on top of it. */
+  rootfs?: string;
+  /** "NAME:/path[:ro|rw]" volumes bound inside the root (needs rootfs). */
+  volumes?: string[];
 }
 
 export interface SandboxServiceDeps {
@@ -40,7 +50,13 @@ export interface SandboxServiceDeps {
   /** Where tsd pins the namespaces it creates, e.g. /run/tsd/netns. */
   netnsDir: string;
   log: Logger;
+  /** Root filesystems and volumes (absent in tests that only need namespaces). */
+  layers?: LayerService;
+  volumes?: VolumeService;
+  mounts?: SandboxMounts;
 }
+
+const volumeCaller = (sandboxId: string, target: string) => `${sandboxId}:${target}`;
 
 export const SANDBOX_FILTERS = ['id', 'name', 'label'] as const;
 
@@ -56,6 +72,7 @@ export class SandboxService {
     for (const s of input.dns ?? []) if (!isIp(s)) throw new InvalidArgumentError(`Dns: ${JSON.stringify(s)} is not an IP address`);
     const hostname = input.hostname ?? input.name;
     if (!/^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$/.test(hostname)) throw new InvalidArgumentError(`Hostname: ${JSON.stringify(hostname)} is not a valid host name`);
+    const specs = this.volumeSpecs(input);
     if (await this.d.records.sandboxNameTaken(input.name)) throw new ConflictError(`sandbox with name ${input.name} already exists`);
 
     const id = newId();
@@ -81,6 +98,7 @@ export class SandboxService {
         }
         undo.push(`remove netns ${sb.netnsPath}`, () => this.d.netns.remove(sb.netnsPath));
       }
+      if (input.rootfs !== undefined) await this.mountRootfs(sb, input.rootfs, specs, undo);
       this.d.files.write(sb, []);
       undo.push('remove sandbox files', () => this.d.files.remove(id));
       await this.d.records.createSandbox(sb);
@@ -89,6 +107,81 @@ export class SandboxService {
     });
     this.d.log.info('sandbox created', { sandbox: sb.name, id, netns: sb.netnsPath, origin: sb.origin.kind });
     return sb;
+  }
+
+  /** Parse and check --volume specs before anything is made. */
+  private volumeSpecs(input: CreateSandboxInput): VolumeSpec[] {
+    const vols = input.volumes ?? [];
+    if (input.rootfs !== undefined) {
+      if (input.rootfs === '') throw new InvalidArgumentError('RootFs: empty layer id');
+      if (!this.d.layers || !this.d.volumes || !this.d.mounts) throw new InvalidArgumentError('RootFs: this tsd has no layer storage');
+    } else if (vols.length) {
+      throw new InvalidArgumentError('Volumes: a sandbox needs a root filesystem (RootFs, tsctl --rootfs) to mount volumes');
+    }
+    const specs: VolumeSpec[] = [];
+    for (const v of vols) {
+      try { specs.push(parseVolumeSpec(v)); } catch (e) { throw new InvalidArgumentError(`Volumes: ${messageOf(e)}`); }
+    }
+    const seen = new Set<string>();
+    for (const v of specs) {
+      if (seen.has(v.target)) throw new InvalidArgumentError(`Volumes: duplicate mount point ${v.target}`);
+      seen.add(v.target);
+    }
+    return specs;
+  }
+
+  /** Read-write layer on `layerRef`, then each volume bound inside it; every step has its undo. */
+  private async mountRootfs(sb: SandboxRecord, layerRef: string, specs: VolumeSpec[], undo: UndoStack): Promise<void> {
+    const layers = this.d.layers!;
+    const volumes = this.d.volumes!;
+    const mounts = this.d.mounts!;
+    const rwId = newId();
+    const rw = await layers.createReadWrite(layerRef, rwId, sb.id).catch((e: unknown) => { throw withContext('RootFs', e); });
+    undo.push(`release read-write layer ${rwId}`, () => layers.releaseReadWrite(rwId));
+    sb.rootfs = { layer: rw.record.parent, rwLayer: rwId, driver: rw.record.driver, path: rw.path };
+    sb.volumes = [];
+    for (const v of specs) {
+      const caller = volumeCaller(sb.id, v.target);
+      const source = await volumes.mount(v.name, caller).catch((e: unknown) => { throw withContext(`Volumes: ${v.name}:${v.target}`, e); });
+      undo.push(`unmount volume ${v.name} for ${caller}`, () => volumes.unmount(v.name, caller));
+      const mountPoint = await mounts.bindInRoot(source, rw.path, v.target, v.readonly).catch((e: unknown) => { throw withContext(`Volumes: ${v.name}:${v.target}`, e); });
+      undo.push(`unmount ${mountPoint}`, () => mounts.unmount(mountPoint));
+      sb.volumes.push({ ...v, source, mountPoint });
+    }
+  }
+
+  /** Undo mountRootfs: volumes (bind, then the volume's refcount), then the read-write layer. */
+  private async releaseRootfs(sb: SandboxRecord, errors: unknown[]): Promise<void> {
+    for (const v of [...(sb.volumes ?? [])].reverse()) {
+      try { await this.d.mounts?.unmount(v.mountPoint); } catch (e) { errors.push(new Error(`unmount ${v.mountPoint}: ${messageOf(e)}`, { cause: e })); }
+      try {
+        await this.d.volumes?.unmount(v.name, volumeCaller(sb.id, v.target));
+      } catch (e) {
+        if (!(e instanceof NotFoundError)) errors.push(new Error(`release volume ${v.name}: ${messageOf(e)}`, { cause: e }));
+      }
+    }
+    if (sb.rootfs) {
+      try { await this.d.layers?.releaseReadWrite(sb.rootfs.rwLayer); } catch (e) { errors.push(new Error(`remove read-write layer ${sb.rootfs.rwLayer}: ${messageOf(e)}`, { cause: e })); }
+    }
+  }
+
+  /** Startup: the root's mount and each volume's bind are put back if they are gone. */
+  private async restoreRootfs(sb: SandboxRecord): Promise<{ restored: number }> {
+    if (!sb.rootfs || !this.d.layers || !this.d.volumes || !this.d.mounts) return { restored: 0 };
+    let restored = 0;
+    const root = sb.rootfs.path;
+    if (!(await this.d.mounts.isMountPoint(root))) {
+      const p = await this.d.layers.remountReadWrite(sb.rootfs.rwLayer);
+      if (p !== root) throw new Error(`root filesystem came back at ${p}, not ${root}`);
+      if (await this.d.mounts.isMountPoint(root)) restored++;
+    }
+    for (const v of sb.volumes ?? []) {
+      const source = await this.d.volumes.mount(v.name, volumeCaller(sb.id, v.target));
+      if (await this.d.mounts.isMountPoint(v.mountPoint)) continue;
+      await this.d.mounts.bindInRoot(source, root, v.target, v.readonly);
+      restored++;
+    }
+    return { restored };
   }
 
   async inspect(ref: string): Promise<ApiSandbox> {
@@ -111,6 +204,9 @@ export class SandboxService {
       Origin: o.kind === 'created' ? 'created' : o.kind === 'pid' ? `pid:${o.pid}` : `path:${o.path}`,
       Hostname: sb.hostname, Created: sb.created, Labels: sb.labels,
       ResolvConfPath: this.d.files.resolvConfPath(sb.id), HostsPath: this.d.files.hostsPath(sb.id), Networks: networks,
+      RootPath: sb.rootfs?.path ?? '',
+      RootFs: sb.rootfs ? { Layer: sb.rootfs.layer, RwLayer: sb.rootfs.rwLayer, Driver: sb.rootfs.driver } : null,
+      Mounts: (sb.volumes ?? []).map((v) => ({ Type: 'volume' as const, Name: v.name, Source: v.source, Destination: v.target, RW: !v.readonly })),
     };
   }
 
@@ -142,6 +238,7 @@ export class SandboxService {
       }
     }
     try { await this.d.dns?.removeSandbox?.(sb.id); } catch (e) { errors.push(new Error(`close resolver sockets: ${messageOf(e)}`, { cause: e })); }
+    await this.releaseRootfs(sb, errors);
     if (sb.owned) {
       try { await this.d.netns.remove(sb.netnsPath); } catch (e) { errors.push(new Error(`remove netns ${sb.netnsPath}: ${messageOf(e)}`, { cause: e })); }
     }
@@ -159,6 +256,15 @@ export class SandboxService {
     const removed: string[] = [];
     for (const sb of await this.d.records.listSandboxes()) {
       if (await this.d.netns.isNetns(sb.netnsPath)) {
+        try {
+          const r = await this.restoreRootfs(sb);
+          if (r.restored) this.d.log.info('reconcile: sandbox mounts restored', { sandbox: sb.name, mounts: r.restored });
+        } catch (e) {
+          this.d.log.warn('reconcile: sandbox root filesystem cannot be restored; removing the sandbox', { sandbox: sb.name, err: e });
+          await this.remove(sb.id);
+          removed.push(sb.name);
+          continue;
+        }
         this.d.files.write(sb, await this.d.records.sandboxEndpoints(sb.id));
         continue;
       }

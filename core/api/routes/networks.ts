@@ -3,6 +3,7 @@
 import { Router } from 'express';
 import type { Services } from '../../service/index.js';
 import { NetworkConnectSchema, NetworkCreateSchema, NetworkDisconnectSchema } from '../schemas.js';
+import { parsePortBindings } from '../port-bindings.js';
 import { boolQuery, filtersQuery, parseBody } from '../validate.js';
 
 const orUndef = <T>(v: T | null | undefined): T | undefined => (v === null ? undefined : v);
@@ -67,6 +68,7 @@ export function networkRoutes(s: Services): Router {
       aliases: [...(ec?.Aliases ?? []), ...(ec?.DNSNames ?? [])],
       macAddress: ec?.MacAddress || undefined,
       driverOpts: ec?.DriverOpts ?? {},
+      portBindings: parsePortBindings(b.PortBindings),
     });
     res.status(200).end();
   });

@@ -23,6 +23,8 @@ export function sandboxRoutes(s: Services): Router {
       dnsSearch: b.DnsSearch ?? [],
       dnsOptions: b.DnsOptions ?? [],
       labels: b.Labels ?? {},
+      ...(b.RootFs !== null && b.RootFs !== undefined ? { rootfs: b.RootFs } : {}),
+      volumes: b.Volumes ?? [],
     });
     res.status(201).json({ Id: sb.id, NetnsPath: sb.netnsPath, Warning: '' });
   });

@@ -15,7 +15,7 @@ import { ConflictError, ForbiddenError, InvalidArgumentError, NotFoundError, Una
 import type { DriverContext } from '../../../core/driver/context.js';
 import type {
   CreateEndpointRequest, CreateNetworkRequest, EndpointInfoProvider, EndpointInterface, EndpointOptions, ExternalConnectivity,
-  JoinRequest, JoinResponse, NetworkDriver, NetworkDriverCapabilities,
+  FirewallReloadReport, FirewallRuleOwner, JoinRequest, JoinResponse, NetworkDriver, NetworkDriverCapabilities,
 } from '../../../core/driver/network-driver.js';
 import type { FirewallNetwork, PortMapping } from '../../../core/kernel/firewall/types.js';
 import { UndoStack } from '../../../core/undo.js';
@@ -68,7 +68,7 @@ export interface BridgeEndpointState {
   ports: PortMapping[];
 }
 
-export type BridgeDriver = NetworkDriver & ExternalConnectivity & EndpointInfoProvider & {
+export type BridgeDriver = NetworkDriver & ExternalConnectivity & EndpointInfoProvider & FirewallRuleOwner & {
   /** Startup reconcile: restore claimed bridges/addresses/rules, remove tsd links nobody claims. */
   restore(): Promise<{ bridgesRestored: number; linksRemoved: number }>;
 };
@@ -438,14 +438,18 @@ export function createBridgeDriver(ctx: DriverContext): BridgeDriver {
       const claimed = owner && (l.name === owner.bridge || claimedVeths.has(l.name));
       if (!claimed && (await links.deleteLinkIfExists(l.index))) linksRemoved++;
     }
-    if (kernel.firewall) {
-      await kernel.firewall.reload({
-        networks: [...nets.values()].map(firewallNet),
-        ports: [...eps.values()].flatMap((e) => e.ports),
-      });
-    }
+    await reloadFirewall();
     log.info('bridge driver restored', { networks: nets.size, endpoints: eps.size, bridgesRestored, linksRemoved });
     return { bridgesRestored, linksRemoved };
+  }
+
+  /** Rebuild tsd's firewall rules from the stored networks and published ports (one transaction). */
+  async function reloadFirewall(): Promise<FirewallReloadReport> {
+    await ready();
+    const networks = [...nets.values()].map(firewallNet);
+    const ports = [...eps.values()].flatMap((e) => e.ports);
+    if (kernel.firewall) await kernel.firewall.reload({ networks, ports });
+    return { backend: kernel.firewall?.backend ?? 'none', networks: networks.length, ports: ports.length };
   }
 
   const caps: NetworkDriverCapabilities = { scope: 'local', connectivityScope: 'local' };
@@ -465,5 +469,6 @@ export function createBridgeDriver(ctx: DriverContext): BridgeDriver {
       };
     },
     restore,
+    reloadFirewall,
   };
 }

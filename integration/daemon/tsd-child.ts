@@ -1,0 +1,76 @@
+// integration/daemon/tsd-child.ts — a tsd child process on a temp dir (embedded store, so a
+// restart finds its state), the real tsctl binary against it, and the teardown that leaves
+// nothing: stop by PID, unmount everything under the dir, remove it.
+
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+export const TSD = path.join(root, 'bin/tsd');
+export const TSCTL = path.join(root, 'bin/tsctl');
+
+export interface TsdChild {
+  dir: string;
+  sock: string;
+  dataRoot: string;
+  log(): string;
+  tsctl(...args: string[]): { code: number | null; out: string; err: string };
+  /** (Re)start the daemon; resolves once it logged "tsd started". */
+  start(): Promise<void>;
+  /** SIGTERM (or SIGKILL) and wait for the exit. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+  /** Stop, unmount everything under dir, remove dir. */
+  destroy(): Promise<void>;
+}
+
+export function mountsUnder(dir: string): string[] {
+  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(Boolean).map((l) => l.split(' ')[4]!)
+    .filter((m) => m === dir || m.startsWith(dir + '/'));
+}
+
+export function tsdChild(prefix: string, extra: string[] = []): TsdChild {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const sock = path.join(dir, 'run', 'tsd.sock');
+  const dataRoot = path.join(dir, 'data');
+  let proc: ChildProcess | undefined;
+  let log = '';
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
+    const p = proc;
+    proc = undefined;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    const exited = new Promise((r) => p.once('exit', r));
+    p.kill(signal);
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
+    if (p.exitCode === null && p.signalCode === null) { p.kill('SIGKILL'); await exited; }
+  };
+  return {
+    dir, sock, dataRoot,
+    log: () => log,
+    tsctl(...args) {
+      const r = spawnSync(TSCTL, args, { env: { ...process.env, TSD_HOST: `unix://${sock}` }, encoding: 'utf8', timeout: 60_000 });
+      return { code: r.status, out: r.stdout, err: r.stderr };
+    },
+    async start() {
+      const mark = log.length;
+      const p = spawn(TSD, ['--data-root', dataRoot, '--exec-root', path.join(dir, 'run'), '--store', 'embedded',
+        '--plugin-dir', path.join(dir, 'plugins'), '--no-serve-plugins', '--log-level', 'info', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
+      proc = p;
+      p.stderr!.on('data', (c: Buffer) => { log += c.toString(); });
+      for (let i = 0; i < 600 && !log.slice(mark).includes('"msg":"tsd started"'); i++) {
+        if (p.exitCode !== null) throw new Error(`tsd exited ${p.exitCode}: ${log.slice(mark)}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.ok(log.slice(mark).includes('"msg":"tsd started"'), `tsd did not start: ${log.slice(mark)}`);
+    },
+    stop,
+    async destroy() {
+      await stop();
+      for (const m of mountsUnder(dir).sort((a, b) => b.length - a.length)) spawnSync('umount', ['-l', m]);
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
