@@ -66,8 +66,9 @@ export async function ipJ<T = any>(args: string[], nsPath?: string): Promise<T> 
   return (String(r.stdout).trim() ? JSON.parse(String(r.stdout)) : []) as T;
 }
 
+/** One reply out of two within a few seconds: neighbour discovery can take a moment on a loaded host. */
 export async function ping(nsPath: string, addr: string, v6 = false): Promise<boolean> {
-  const r = await inNs(nsPath, ['busybox', 'ping', ...(v6 ? ['-6'] : []), '-c1', '-W1', addr], { timeout: 5000 });
+  const r = await inNs(nsPath, ['busybox', 'ping', ...(v6 ? ['-6'] : []), '-c2', '-W3', addr], { timeout: 5000 });
   return r.exitCode === 0;
 }
 
