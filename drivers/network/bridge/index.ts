@@ -261,8 +261,10 @@ export function createBridgeDriver(ctx: DriverContext): BridgeDriver {
     await ready();
     const ep = eps.get(endpointId);
     if (!ep) return;
-    await links.deleteLinkIfExists(ep.veth);
+    // Rules before the link (netavark#1482): dockerd may delete an endpoint whose ports are still
+    // published; with the veth gone first, DNAT'ed packets would follow the default route out.
     if (ep.ports.length) await revoke(networkId, endpointId);
+    await links.deleteLinkIfExists(ep.veth);
     await store.delete(epKey(ep.id));
     eps.delete(ep.id);
     veths.delete(ep.veth);
