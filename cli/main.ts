@@ -8,6 +8,7 @@ import { sandboxCommand } from './commands/sandbox.js';
 import { networkCommand } from './commands/network.js';
 import { volumeCommand } from './commands/volume.js';
 import { layerCommand } from './commands/layer.js';
+import { firewallCommand } from './commands/firewall.js';
 import { CliContext, UsageError, type CliIo } from './context.js';
 
 export const TSCTL_VERSION = '0.1.0';
@@ -24,7 +25,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .hook('preAction', () => {
       ctx.socketPath = socketFromHost(program.opts<{ host?: string }>().host ?? io.env.TSD_HOST);
     });
-  for (const sub of [networkCommand(ctx), volumeCommand(ctx), sandboxCommand(ctx), layerCommand(ctx)]) {
+  for (const sub of [networkCommand(ctx), volumeCommand(ctx), sandboxCommand(ctx), layerCommand(ctx), firewallCommand(ctx)]) {
     program.addCommand(sub);
     sub.exitOverride().configureOutput({ writeOut: io.stdout, writeErr: io.stderr, outputError: (s, write) => write(s.replace(/^error: /, 'Error: ')) });
     for (const c of sub.commands) {

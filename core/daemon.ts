@@ -201,6 +201,7 @@ export async function startDaemon(config: TsdConfig, opts: StartOptions = {}): P
       info: {
         storeKind: store.kind,
         dataRoot: config.dataRoot,
+        ...(firewall ? { firewall } : {}),
         drivers: async () => ({
           network: registry.listBuiltins('NetworkDriver').map((d) => d.name),
           ipam: registry.listBuiltins('IpamDriver').map((d) => d.name),

@@ -1,8 +1,9 @@
 // core/api/routes/system.ts — /_ping, /version and /info: what the docker CLI asks first to
-// negotiate an API version.
+// negotiate an API version. Plus POST /firewall/reload (`tsctl firewall reload`).
 
 import os from 'node:os';
 import { Router } from 'express';
+import { UnavailableError } from '../../errors.js';
 import { API_VERSION, MIN_API_VERSION, TSD_VERSION } from '../version.js';
 
 export interface SystemInfo {
@@ -10,6 +11,8 @@ export interface SystemInfo {
   drivers(): Promise<{ network: string[]; ipam: string[]; volume: string[] }>;
   storeKind: string;
   dataRoot: string;
+  /** The daemon's firewall: `POST /firewall/reload` writes its model back into the kernel. */
+  firewall?: { readonly backend: string; reapply(): Promise<{ networks: number; ports: number }> };
 }
 
 export function systemRoutes(info: SystemInfo): Router {
@@ -48,6 +51,13 @@ export function systemRoutes(info: SystemInfo): Router {
       Store: info.storeKind,
       Plugins: { Volume: d.volume, Network: d.network, IPAM: d.ipam, Authorization: null, Log: null },
     });
+  });
+  // After `nft flush ruleset`, a firewalld reload or an nftables.service restart wiped tsd's
+  // rules (moby/moby#12294, containers/netavark#1258): put them back without a restart.
+  r.post('/firewall/reload', async (_req, res) => {
+    if (!info.firewall) throw new UnavailableError('firewall reload: tsd runs without a firewall');
+    const n = await info.firewall.reapply();
+    res.json({ Backend: info.firewall.backend, Networks: n.networks, Ports: n.ports });
   });
   return r;
 }

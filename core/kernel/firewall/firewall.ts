@@ -26,6 +26,12 @@ export interface Firewall {
    * reload` and the repair at startup. Replaces the backend's model.
    */
   reload(desired: FirewallDesired): Promise<void>;
+  /**
+   * Write everything this backend's model holds back into the kernel in one transaction, after
+   * someone else flushed it (`nft flush ruleset`, a firewalld or nftables.service restart):
+   * `tsctl firewall reload`. Runs in the backend's queue, so it never races a publish.
+   */
+  reapply(): Promise<{ networks: number; ports: number }>;
   /** Remove tsd's tables/chains entirely (backend switch, uninstall). Idempotent. */
   purge(): Promise<void>;
   /** The backend's model of what is installed. */

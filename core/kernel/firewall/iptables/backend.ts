@@ -96,6 +96,16 @@ export class IptablesFirewall implements Firewall {
     });
   }
 
+  reapply(): Promise<{ networks: number; ports: number }> {
+    return this.queue.run(async () => {
+      await this.rebuild(this.model);
+      this.ready = true;
+      const counts = { networks: this.model.networks.size, ports: this.model.ports.size };
+      this.log.info('firewall re-applied', { backend: 'iptables', mode: this.mode, ...counts });
+      return counts;
+    });
+  }
+
   purge(): Promise<void> {
     return this.queue.run(async () => {
       for (const fam of FAMILIES) {

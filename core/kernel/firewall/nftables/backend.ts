@@ -92,6 +92,16 @@ export class NftablesFirewall implements Firewall {
     });
   }
 
+  reapply(): Promise<{ networks: number; ports: number }> {
+    return this.queue.run(async () => {
+      await this.nft.run(rebuildText(elementsOf(this.model)));
+      this.ready = true;
+      const counts = { networks: this.model.networks.size, ports: this.model.ports.size };
+      this.log.info('firewall re-applied', { backend: 'nftables', ...counts });
+      return counts;
+    });
+  }
+
   purge(): Promise<void> {
     return this.queue.run(async () => {
       await this.nft.run(purgeText());

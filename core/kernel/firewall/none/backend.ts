@@ -31,6 +31,10 @@ export class NoneFirewall implements Firewall {
     this.model.replaceWith(FirewallModel.fromDesired(desired));
   }
 
+  async reapply(): Promise<{ networks: number; ports: number }> {
+    return { networks: this.model.networks.size, ports: this.model.ports.size };
+  }
+
   async purge(): Promise<void> {
     this.model.clear();
   }
