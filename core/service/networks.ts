@@ -68,6 +68,11 @@ export interface NetworkServiceDeps {
   log: Logger;
   /** Used when a network is created without --driver. */
   defaultDriver?: string;
+  /**
+   * Remove those of these sandboxes whose netns is gone (the adopted process exited), with their
+   * endpoints; returns how many. Lets `network rm` clear stale endpoints without a restart.
+   */
+  reapVanishedSandboxes?: (sandboxIds: readonly string[]) => Promise<number>;
 }
 
 export const DEFAULT_IPAM_DRIVER = 'default';
@@ -326,6 +331,12 @@ export class NetworkService {
 
   async remove(ref: string, opts: { force?: boolean } = {}): Promise<void> {
     const n = await this.d.records.findNetwork(ref);
+    if (!opts.force && this.d.reapVanishedSandboxes) {
+      // An endpoint of a sandbox whose process is gone is not "active" (moby/moby#17217): remove
+      // it before refusing. Outside the network lock: sandbox removal takes it per endpoint.
+      const stale = await this.d.records.networkEndpoints(n.id);
+      if (stale.length) await this.d.reapVanishedSandboxes([...new Set(stale.map((e) => e.sandboxId))]);
+    }
     await this.lock.run(n.id, async () => {
       const eps = await this.d.records.networkEndpoints(n.id);
       if (eps.length && !opts.force) {
