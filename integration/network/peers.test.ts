@@ -11,7 +11,7 @@ import { silentLogger } from '../../core/log.js';
 import { MemoryStore } from '../../core/store/memory.js';
 import { scopeStore } from '../../core/store/scoped.js';
 import { createBridgeDriver } from '../../drivers/network/bridge/index.js';
-import { ipJ, makeStack, nftElements, type Stack } from './stack.js';
+import { dial, inNs, ipJ, makeStack, nftElements, stopServers, type Stack } from './stack.js';
 
 /** Wrap one method of an object so each call is recorded in `log` before it runs. */
 function recording<T extends object>(target: T, methods: string[], log: string[], tag: string): T {
@@ -43,8 +43,10 @@ describe('peer complaints: teardown order and leftovers (real kernel)', function
   });
 
   after(async () => {
+    await stopServers();
     if (!s) return;
     await execa('umount', [nsPath()], { reject: false });
+    for (const x of await s.services.sandboxes.list()) await s.services.sandboxes.remove(x.Id).catch(() => undefined);
     for (const n of await s.services.networks.list()) await s.services.networks.remove(n.Id, { force: true }).catch(() => undefined);
     fs.rmSync(s.root, { recursive: true, force: true });
   });
@@ -88,5 +90,37 @@ describe('peer complaints: teardown order and leftovers (real kernel)', function
       await bridge.deleteNetwork(net);
     }
     assert.deepEqual((await ipJ(['link', 'show'])).filter((l: any) => l.ifname === `tsd-${net.slice(0, 11)}`), [], 'bridge gone');
+  });
+
+  it('libnetwork#2501: an IPv6 published port is reachable over IPv6 through the host address; unpublished on disconnect', async () => {
+    await s.services.networks.create({
+      name: 'p6', enableIpv6: true,
+      ipam: { config: [{ subnet: '10.86.6.0/24' }, { subnet: 'fd00:86:6::/64', gateway: 'fd00:86:6::1' }] },
+    });
+    await s.services.sandboxes.create({ name: 'web6' });
+    const sb = await s.services.sandboxes.inspect('web6');
+    await s.services.networks.connect({
+      network: 'p6', sandbox: 'web6', portBindings: [{ proto: 'tcp', ip: '', port: 80, hostIp: '', hostPort: 18786, hostPortEnd: 18786 }],
+    });
+    assert.equal((await nftElements('pub6any')).length, 1, 'one v6 element');
+    // socat's TCP-LISTEN is IPv4 only: listen on v6 here, answering with the peer address.
+    const srv = execa('nsenter', [`--net=${sb.NetnsPath}`, '--', 'socat', 'TCP6-LISTEN:80,reuseaddr,fork', 'EXEC:printenv SOCAT_PEERADDR'], { reject: false, stdio: 'ignore' });
+    try {
+      for (let i = 0; i < 100; i++) {
+        if (String((await inNs(sb.NetnsPath, ['ss', '-Hltn', 'sport = :80'])).stdout).includes(':80')) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const peer = await dial(undefined, 'tcp', '[fd00:86:6::1]', 18786);
+      assert.ok(peer, 'reached over IPv6 through the host address');
+      // socat prints the full form: [fd00:0086:…]; URL gives the canonical one.
+      assert.equal(new URL(`http://${peer}/`).hostname, '[fd00:86:6::1]', `the source is the host's address on the bridge, got ${peer}`);
+    } finally {
+      if (srv.pid) process.kill(srv.pid, 'SIGKILL');
+      await srv.catch(() => undefined);
+    }
+    await s.services.networks.disconnect('p6', 'web6');
+    assert.deepEqual(await nftElements('pub6any'), [], 'the v6 element is removed');
+    await s.services.sandboxes.remove('web6');
+    await s.services.networks.remove('p6');
   });
 });
