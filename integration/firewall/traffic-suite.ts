@@ -1,6 +1,6 @@
 // integration/firewall/traffic-suite.ts — the behaviour every firewall backend must show with real
 // traffic: DNAT from outside, from the host's 127.0.0.1 and hairpin; masquerade; isolation and
-// its removal; internal networks; drift repair and reload; purge. Backend files add checks of
+// its removal; internal networks; drift repair, reload and reapply; purge. Backend files add checks of
 // their own kernel state (nft -j / iptables-save).
 
 import assert from 'node:assert/strict';
@@ -104,6 +104,14 @@ export function trafficSuite(hooks: BackendHooks): void {
     await fw.reload({ networks: [net1, net2], ports: [web] });
     assert.equal(await peerSeen(NS.out, HOST_IP, 8080), OUT_IP);
     assert.equal(await peerSeen(NS.s1, IP.s2, 80), undefined);
+  });
+
+  it('reapply writes its own model back after the rules were broken behind its back (tsctl firewall reload)', async () => {
+    await hooks.sabotage();
+    assert.equal(await peerSeen(NS.out, HOST_IP, 8080), undefined);
+    assert.deepEqual(await fw.reapply(), { networks: 2, ports: 1 });
+    assert.equal(await peerSeen(NS.out, HOST_IP, 8080), OUT_IP);
+    assert.equal(await peerSeen(NS.s1, IP.s2, 80), undefined, 'isolation is back too');
   });
 
   it('purge leaves nothing behind, and the next operation starts afresh', async () => {
