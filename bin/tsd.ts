@@ -26,6 +26,7 @@ const program = new Command('tsd')
   .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'silent']))
   .option('--default-address-pool <base=CIDR,size=N>', 'default address pool (repeatable)', collect)
   .option('--no-dns', 'do not point sandboxes at the embedded DNS resolver')
+  .option('--dns-max-in-flight <n>', 'most DNS queries forwarded upstream at once (default 1024)')
   .option('--no-serve-plugins', 'do not serve the built-in drivers over the plugin protocol')
   .showHelpAfterError();
 
@@ -33,7 +34,7 @@ async function main(): Promise<void> {
   program.parse();
   const o = program.opts<{
     config?: string; dataRoot?: string; execRoot?: string; apiSocket?: string; pluginDir?: string; store?: string;
-    etcdEndpoints?: string; etcdPrefix: string; firewallBackend?: string; logLevel?: string; defaultAddressPool?: string[]; dns: boolean; servePlugins: boolean;
+    etcdEndpoints?: string; etcdPrefix: string; firewallBackend?: string; logLevel?: string; defaultAddressPool?: string[]; dns: boolean; dnsMaxInFlight?: string; servePlugins: boolean;
   }>();
   const file = o.config ? readConfigFile(o.config) : undefined;
   const rawFlags: Record<string, unknown> = {
@@ -45,6 +46,8 @@ async function main(): Promise<void> {
     'log-level': o.logLevel,
     // --no-dns only overrides when given (commander's default is true).
     dns: program.getOptionValueSource('dns') === 'cli' ? o.dns : undefined,
+    // A non-number stays a string so the schema names the flag.
+    'dns-max-in-flight': o.dnsMaxInFlight === undefined ? undefined : /^\d+$/.test(o.dnsMaxInFlight) ? Number(o.dnsMaxInFlight) : o.dnsMaxInFlight,
     'serve-plugins': program.getOptionValueSource('servePlugins') === 'cli' ? o.servePlugins : undefined,
   };
   if (o.store) {

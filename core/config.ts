@@ -34,6 +34,8 @@ export const ConfigFileSchema = z.strictObject({
   'log-level': z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).optional(),
   'default-address-pools': z.array(z.strictObject({ base: cidr, size: z.number().int().min(1).max(128) })).optional(),
   dns: z.boolean().optional(),
+  /** Most queries the embedded DNS forwards upstream at once; the excess gets SERVFAIL at once (moby/libnetwork#2214). */
+  'dns-max-in-flight': z.number().int().min(1).max(60_000).optional(),
   /** Serve the built-in tsd-* drivers over Docker's plugin protocol in plugin-dir (default true). */
   'serve-plugins': z.boolean().optional(),
   /** Per-driver settings handed to each driver's DriverContext.config. */
@@ -53,6 +55,7 @@ export interface TsdConfig {
   logLevel: LogLevel;
   defaultAddressPools: Array<{ base: string; size: number }>;
   dns: boolean;
+  dnsMaxInFlight: number;
   servePlugins: boolean;
   drivers: Record<string, Record<string, unknown>>;
 }
@@ -77,6 +80,7 @@ export function defaultConfig(): TsdConfig {
     logLevel: 'info',
     defaultAddressPools: DEFAULT_ADDRESS_POOLS,
     dns: true,
+    dnsMaxInFlight: 1024,
     servePlugins: true,
     drivers: {},
   };
@@ -141,6 +145,7 @@ export function resolveConfig(file: ConfigFile | undefined, flags: ConfigFile = 
     logLevel: m['log-level'] ?? d.logLevel,
     defaultAddressPools: m['default-address-pools'] ?? d.defaultAddressPools,
     dns: m.dns ?? d.dns,
+    dnsMaxInFlight: m['dns-max-in-flight'] ?? d.dnsMaxInFlight,
     servePlugins: m['serve-plugins'] ?? d.servePlugins,
     drivers: m.drivers ?? d.drivers,
   };

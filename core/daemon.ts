@@ -178,6 +178,7 @@ export async function startDaemon(config: TsdConfig, opts: StartOptions = {}): P
     if (config.dns) {
       const embedded = createEmbeddedDns({
         log: log.child({ component: 'dns' }),
+        maxInFlight: config.dnsMaxInFlight,
         openSocket: (netnsPath, o) => {
           const ns = kernel.netns.open({ path: netnsPath });
           try { return kernel.netns.bindSocket(ns, o); } finally { kernel.netns.release(ns); }

@@ -59,6 +59,17 @@ export function createServices(o: ServicesOptions): Services {
   const networks = new NetworkService({
     records, registry: o.registry, sandboxNetworking: o.sandboxNetworking, dns: o.dns, files,
     log: o.log.child({ service: 'networks' }), ...(o.defaultNetworkDriver ? { defaultDriver: o.defaultNetworkDriver } : {}),
+    reapVanishedSandboxes: async (ids) => {
+      let removed = 0;
+      for (const id of ids) {
+        const sb = await records.findSandbox(id).catch(() => undefined);
+        if (!sb || (await o.netns.isNetns(sb.netnsPath))) continue;
+        o.log.warn('sandbox netns is gone; removing the sandbox and its endpoints', { sandbox: sb.name, netns: sb.netnsPath });
+        await sandboxes.remove(sb.id);
+        removed++;
+      }
+      return removed;
+    },
   });
   const volumes = new VolumeService({
     records, registry: o.registry, log: o.log.child({ service: 'volumes' }), ...(o.defaultVolumeDriver ? { defaultDriver: o.defaultVolumeDriver } : {}),

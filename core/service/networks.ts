@@ -8,7 +8,7 @@
 // `force` a failed teardown keeps the record (steps are idempotent, a retry finishes the job);
 // with `force` the record goes regardless (peers.md #29: "disconnect -f does not help").
 
-import { ConflictError, ForbiddenError, InvalidArgumentError, MultiError, messageOf, withContext } from '../errors.js';
+import { ConflictError, ForbiddenError, InvalidArgumentError, MultiError, NotFoundError, messageOf, withContext } from '../errors.js';
 import type { DriverRegistry } from '../driver/registry.js';
 import { GATEWAY_ADDRESS_TYPE, REQUEST_ADDRESS_TYPE, type IpamDriver } from '../driver/ipam-driver.js';
 import { hasExternalConnectivity, hasGatewayAllocationChecker, type EndpointOptions, type ExposedPort, type IpamData, type NetworkDriver, type PortBinding } from '../driver/network-driver.js';
@@ -68,6 +68,11 @@ export interface NetworkServiceDeps {
   log: Logger;
   /** Used when a network is created without --driver. */
   defaultDriver?: string;
+  /**
+   * Remove those of these sandboxes whose netns is gone (the adopted process exited), with their
+   * endpoints; returns how many. Lets `network rm` clear stale endpoints without a restart.
+   */
+  reapVanishedSandboxes?: (sandboxIds: readonly string[]) => Promise<number>;
 }
 
 export const DEFAULT_IPAM_DRIVER = 'default';
@@ -326,6 +331,12 @@ export class NetworkService {
 
   async remove(ref: string, opts: { force?: boolean } = {}): Promise<void> {
     const n = await this.d.records.findNetwork(ref);
+    if (!opts.force && this.d.reapVanishedSandboxes) {
+      // An endpoint of a sandbox whose process is gone is not "active" (moby/moby#17217): remove
+      // it before refusing. Outside the network lock: sandbox removal takes it per endpoint.
+      const stale = await this.d.records.networkEndpoints(n.id);
+      if (stale.length) await this.d.reapVanishedSandboxes([...new Set(stale.map((e) => e.sandboxId))]);
+    }
     await this.lock.run(n.id, async () => {
       const eps = await this.d.records.networkEndpoints(n.id);
       if (eps.length && !opts.force) {
@@ -506,13 +517,35 @@ export class NetworkService {
 
   async disconnect(networkRef: string, sandboxRef: string, opts: { force?: boolean } = {}): Promise<void> {
     const n = await this.d.records.findNetwork(networkRef);
-    const sb = await this.d.records.findSandbox(sandboxRef);
+    let sb: SandboxRecord;
+    try {
+      sb = await this.d.records.findSandbox(sandboxRef);
+    } catch (e) {
+      if (!(opts.force && e instanceof NotFoundError)) throw e;
+      return this.disconnectOrphan(n, sandboxRef, e);
+    }
     await this.lock.runAll([n.id, `sandbox:${sb.id}`], async () => {
       const eps = await this.d.records.sandboxEndpoints(sb.id);
       const ep = eps.find((e) => e.networkId === n.id);
       if (!ep) throw new ForbiddenError(`sandbox ${sb.name} is not connected to network ${n.name}`);
       await this.teardownEndpoint(n, ep, !!opts.force, sb);
       this.d.files.updateHosts(sb, eps.filter((e) => e !== ep));
+    });
+  }
+
+  /**
+   * `disconnect -f` for an endpoint whose sandbox record is gone (moby/moby#17217: "network has
+   * active endpoints" that disconnect -f cannot clear). Matched by the sandbox name the endpoint
+   * was made for, or the sandbox id or an id prefix; every host-side step is attempted.
+   */
+  private async disconnectOrphan(n: NetworkRecord, sandboxRef: string, notFound: NotFoundError): Promise<void> {
+    await this.lock.run(n.id, async () => {
+      const eps = await this.d.records.networkEndpoints(n.id);
+      const byPrefix = sandboxRef ? eps.filter((e) => e.sandboxId.startsWith(sandboxRef)) : [];
+      const ep = eps.find((e) => e.name === sandboxRef || e.sandboxId === sandboxRef) ?? (byPrefix.length === 1 ? byPrefix[0] : undefined);
+      if (!ep) throw notFound;
+      await this.teardownEndpoint(n, ep, true, { netnsPath: '' } as SandboxRecord);
+      this.d.log.warn('disconnect -f: removed an endpoint whose sandbox is gone', { network: n.name, endpoint: ep.id, sandbox: sandboxRef });
     });
   }
 

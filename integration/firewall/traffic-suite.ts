@@ -1,9 +1,10 @@
 // integration/firewall/traffic-suite.ts — the behaviour every firewall backend must show with real
 // traffic: DNAT from outside, from the host's 127.0.0.1 and hairpin; masquerade; isolation and
-// its removal; internal networks; drift repair and reload; purge. Backend files add checks of
+// its removal; internal networks; drift repair and reload; host firewall rules still apply; purge. Backend files add checks of
 // their own kernel state (nft -j / iptables-save).
 
 import assert from 'node:assert/strict';
+import { execa } from 'execa';
 import type { Firewall } from '../../core/kernel/firewall/firewall.js';
 import type { FirewallNetwork, PortMapping } from '../../core/kernel/firewall/types.js';
 import { HOST_IP, IP, NS, OUT_IP, peerSeen, setup, teardown } from './topology.js';
@@ -104,6 +105,20 @@ export function trafficSuite(hooks: BackendHooks): void {
     await fw.reload({ networks: [net1, net2], ports: [web] });
     assert.equal(await peerSeen(NS.out, HOST_IP, 8080), OUT_IP);
     assert.equal(await peerSeen(NS.s1, IP.s2, 80), undefined);
+  });
+
+  it('the host firewall still applies: a drop in another table stops a published port (moby#22054, ufw)', async () => {
+    assert.equal(await peerSeen(NS.out, HOST_IP, 8080), OUT_IP);
+    // What ufw or firewalld do: their own forward chain, in their own table. tsd's accept does not
+    // override it (an nft accept ends only its own base chain).
+    const table = ['inet', 'tsdfwtest_hostfw'];
+    await execa('nft', ['-f', '-'], { input: `table ${table.join(' ')} {\n chain hostfw {\n  type filter hook forward priority 10; policy accept;\n  ip daddr ${IP.s1} tcp dport 80 drop\n }\n}\n` });
+    try {
+      assert.equal(await peerSeen(NS.out, HOST_IP, 8080), undefined, 'dropped by the host firewall');
+    } finally {
+      await execa('nft', ['delete', 'table', ...table], { reject: false });
+    }
+    assert.equal(await peerSeen(NS.out, HOST_IP, 8080), OUT_IP);
   });
 
   it('purge leaves nothing behind, and the next operation starts afresh', async () => {

@@ -32,4 +32,15 @@ describe('config', () => {
     assert.throws(() => readConfigFile(f), /not valid JSON/);
     assert.throws(() => parseConfigObject({ 'firewall-backend': 'pf' }, 'flags'), /config flags: firewall-backend: /);
   });
+
+  it('dns-max-in-flight (moby/libnetwork#2214): default 1024, set by file or flag, a bad value names the key', () => {
+    assert.equal(resolveConfig(undefined).dnsMaxInFlight, 1024);
+    const f = path.join(dir, 'dns.yaml');
+    fs.writeFileSync(f, 'dns-max-in-flight: 4096\n');
+    assert.equal(resolveConfig(readConfigFile(f)).dnsMaxInFlight, 4096);
+    assert.equal(resolveConfig(readConfigFile(f), parseConfigObject({ 'dns-max-in-flight': 50 }, 'flags')).dnsMaxInFlight, 50);
+    assert.throws(() => parseConfigObject({ 'dns-max-in-flight': 0 }, 'flags'), /config flags: dns-max-in-flight: /);
+    assert.throws(() => parseConfigObject({ 'dns-max-in-flight': 'lots' }, 'flags'), /config flags: dns-max-in-flight: /);
+    assert.throws(() => parseConfigObject({ 'dns-max-in-flight': 100_000 }, 'flags'), /config flags: dns-max-in-flight: /);
+  });
 });

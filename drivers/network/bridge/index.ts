@@ -294,6 +294,8 @@ export function createBridgeDriver(ctx: DriverContext): BridgeDriver {
     await ready();
     const ep = eps.get(endpointId);
     if (!ep) return;
+    // Rules before the link (netavark#1482): dockerd may delete an endpoint whose ports are still
+    // published; with the veth gone first, DNAT'ed packets would follow the default route out.
     if (ep.ports.length) await revoke(networkId, endpointId);
     await retire(ep.veth);
     await store.delete(epKey(ep.id));

@@ -112,4 +112,22 @@ describe('NetworkService', () => {
     assert.equal(h.net.endpoints.size, 0);
     assert.equal(h.ipam.reserved(), 1);
   });
+
+  it('disconnect -f removes an endpoint whose sandbox record is gone, by name or id (moby#17217); without -f: not found', async () => {
+    await h.networks.create({ name: 'n1' });
+    const sb = await h.sandboxes.create({ name: 'box' });
+    const sb2 = await h.sandboxes.create({ name: 'box2' });
+    await h.networks.connect({ network: 'n1', sandbox: 'box' });
+    await h.networks.connect({ network: 'n1', sandbox: 'box2' });
+    await h.records.deleteSandbox(sb); // as if a crash lost it while tsd runs
+    await h.records.deleteSandbox(sb2);
+    await assert.rejects(h.networks.disconnect('n1', 'box'), /sandbox box not found|No such sandbox|not found/);
+    await assert.rejects(h.networks.remove('n1'), /has active endpoints \((box, box2|box2, box)\)/);
+    await h.networks.disconnect('n1', 'box', { force: true });
+    await h.networks.disconnect('n1', sb2.id.slice(0, 12), { force: true });
+    assert.equal(h.net.endpoints.size, 0);
+    assert.equal(h.ipam.reserved(), 1, 'only the gateway is still reserved');
+    await assert.rejects(h.networks.disconnect('n1', 'box', { force: true }), /not found/);
+    await h.networks.remove('n1');
+  });
 });

@@ -57,4 +57,19 @@ describe('SandboxService', () => {
     assert.equal(h.net.endpoints.size, 0);
     assert.equal(h.ipam.reserved(), 1);
   });
+
+  it('network rm removes endpoints of sandboxes whose netns vanished while tsd runs; live ones still refuse (moby#17217)', async () => {
+    await h.networks.create({ name: 'a' });
+    const gone = await h.sandboxes.create({ name: 'gone' });
+    await h.sandboxes.create({ name: 'live' });
+    await h.networks.connect({ network: 'a', sandbox: 'gone' });
+    await h.networks.connect({ network: 'a', sandbox: 'live' });
+    fs.rmSync(gone.netnsPath); // the adopted process exited
+    await assert.rejects(h.networks.remove('a'), /has active endpoints \(live\)/);
+    assert.equal(h.net.endpoints.size, 1, 'the stale endpoint is gone, the live one kept');
+    assert.deepEqual((await h.sandboxes.list()).map((s) => s.Name), ['live']);
+    await h.sandboxes.remove('live');
+    await h.networks.remove('a');
+    assert.equal(h.ipam.reserved(), 0);
+  });
 });
