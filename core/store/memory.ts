@@ -72,10 +72,11 @@ export class MemoryStore implements Store {
       if (op.op === 'put') {
         if (!this.cells.has(op.key)) this.keys.splice(this.lowerBound(op.key), 0, op.key);
         this.cells.set(op.key, { value: clone(op.value), revision: rev });
-        events.push({ type: 'put', key: op.key, value: clone(op.value), revision: rev });
+        // A watcher gets its own copy; nobody watching, no second clone (1000-port endpoints).
+        if (this.watchers.size) events.push({ type: 'put', key: op.key, value: clone(op.value), revision: rev });
       } else if (this.cells.delete(op.key)) {
         this.keys.splice(this.lowerBound(op.key), 1);
-        events.push({ type: 'delete', key: op.key, revision: rev });
+        if (this.watchers.size) events.push({ type: 'delete', key: op.key, revision: rev });
       }
     }
     for (const ev of events) for (const w of this.watchers) if (ev.key.startsWith(w.prefix)) w.listener(ev);
