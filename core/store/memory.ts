@@ -17,7 +17,21 @@ function clone<T>(v: T): T {
 export class MemoryStore implements Store {
   readonly kind = 'memory' as const;
   private readonly cells = new Map<string, Cell>();
+  /** Every key, sorted: list(prefix) is a binary search + the matches, not a scan of the store. */
+  private readonly keys: string[] = [];
   private revision = 0;
+
+  /** Index of the first key ≥ `k`. */
+  private lowerBound(k: string): number {
+    let lo = 0;
+    let hi = this.keys.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.keys[mid]! < k) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
   private readonly watchers = new Set<{ prefix: string; listener: (ev: StoreWatchEvent) => void }>();
 
   async get<T = unknown>(key: string): Promise<StoreEntry<T> | undefined> {
@@ -27,8 +41,12 @@ export class MemoryStore implements Store {
 
   async list<T = unknown>(prefix: string): Promise<Array<StoreEntry<T>>> {
     const out: Array<StoreEntry<T>> = [];
-    for (const [key, c] of this.cells) if (key.startsWith(prefix)) out.push({ key, value: clone(c.value) as T, revision: c.revision });
-    return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    for (let i = this.lowerBound(prefix); i < this.keys.length && this.keys[i]!.startsWith(prefix); i++) {
+      const key = this.keys[i]!;
+      const c = this.cells.get(key)!;
+      out.push({ key, value: clone(c.value) as T, revision: c.revision });
+    }
+    return out;
   }
 
   async put(key: string, value: unknown, opts: { ifRevision?: number } = {}): Promise<number> {
@@ -52,10 +70,13 @@ export class MemoryStore implements Store {
     const events: StoreWatchEvent[] = [];
     for (const op of ops) {
       if (op.op === 'put') {
+        if (!this.cells.has(op.key)) this.keys.splice(this.lowerBound(op.key), 0, op.key);
         this.cells.set(op.key, { value: clone(op.value), revision: rev });
-        events.push({ type: 'put', key: op.key, value: clone(op.value), revision: rev });
+        // A watcher gets its own copy; nobody watching, no second clone (1000-port endpoints).
+        if (this.watchers.size) events.push({ type: 'put', key: op.key, value: clone(op.value), revision: rev });
       } else if (this.cells.delete(op.key)) {
-        events.push({ type: 'delete', key: op.key, revision: rev });
+        this.keys.splice(this.lowerBound(op.key), 1);
+        if (this.watchers.size) events.push({ type: 'delete', key: op.key, revision: rev });
       }
     }
     for (const ev of events) for (const w of this.watchers) if (ev.key.startsWith(w.prefix)) w.listener(ev);

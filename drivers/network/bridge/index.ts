@@ -90,6 +90,13 @@ export function macFor(ipv4Cidr: string): string {
   return bytes.map((b) => b.toString(16).padStart(2, '0')).join(':');
 }
 
+/** The bridge's MAC: Docker's scheme on the gateway address (no endpoint can hold it), else from the id. */
+function bridgeMac(n: { id: string; gateway4: string }): string {
+  if (n.gateway4) return macFor(n.gateway4);
+  const h = hash24(n.id);
+  return `02:42:ff:${[(h >> 16) & 255, (h >> 8) & 255, h & 255].map((b) => b.toString(16).padStart(2, '0')).join(':')}`;
+}
+
 export function createBridgeDriver(ctx: DriverContext): BridgeDriver {
   const { kernel, store, log } = ctx;
   const links = kernel.links;
@@ -181,7 +188,15 @@ export function createBridgeDriver(ctx: DriverContext): BridgeDriver {
 
   /** Bridge up with its addresses and per-bridge sysctls; used by create and by restore. */
   async function plumbBridge(n: BridgeNetworkState, undo: UndoStack): Promise<void> {
-    await links.createBridge(n.bridge, { group: n.group, up: true, ...(n.config.mtu ? { mtu: n.config.mtu } : {}) });
+    // Fixed MAC: otherwise the bridge takes its lowest port's MAC and changes address whenever
+    // a lower one joins (NETDEV_CHANGEADDR, neighbour flush), as Docker avoids too. Multicast
+    // snooping off: with it on, every port's carrier change (each attach) re-enables multicast
+    // timers on *every* port under the rtnl lock (br_port_state_selection), so an attach cost
+    // grew with the port count (docs/bridge.md); multicast is then flooded like broadcast.
+    await links.createBridge(n.bridge, {
+      group: n.group, up: true, mcastSnooping: false, mac: bridgeMac(n),
+      ...(n.config.mtu ? { mtu: n.config.mtu } : {}),
+    });
     undo.push(`delete bridge ${n.bridge}`, () => links.deleteLinkIfExists(n.bridge).then(() => undefined));
     await addBridgeAddresses(n);
     // 127.0.0.1:port → sandbox: DNAT'ed in output and routed out of the bridge with source
