@@ -25,7 +25,7 @@ export interface ExportOptions {
   opaqueXattr?: string;
 }
 
-const CHUNK = 1 << 20;
+const BATCH = 1 << 20;
 const O_READ = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW;
 
 /** Compare names by their UTF-8 bytes, like Go's filepath.Walk. */
@@ -96,52 +96,95 @@ class EntryEncoder {
   }
 }
 
-/** File content padded to whole blocks; a file that shrank meanwhile is padded with zeros. */
-function* fileData(abs: string, size: number): Generator<Buffer> {
-  if (size === 0) return;
-  const fd = fs.openSync(abs, O_READ);
-  try {
-    let left = size;
-    while (left > 0) {
-      const want = Math.min(CHUNK, left);
-      const padded = left <= CHUNK ? want + ((BLOCK - (want % BLOCK)) % BLOCK) : want;
-      const buf = Buffer.allocUnsafe(padded);
-      let got = 0;
-      while (got < want) {
-        const n = fs.readSync(fd, buf, got, want - got, null);
-        if (n === 0) break;
-        got += n;
-      }
-      if (got < padded) buf.fill(0, got);
-      left -= want;
-      yield buf;
+/**
+ * Output batching: headers and file contents are packed into 1 MiB buffers (file contents read
+ * straight into them), so the consumer sees a few large chunks instead of one per header — each
+ * chunk costs the consumer a write() and the stream machinery a round trip.
+ */
+class Batch {
+  private buf = Buffer.allocUnsafe(BATCH);
+  private off = 0;
+  /** Full buffers, ready to be yielded. */
+  readonly ready: Buffer[] = [];
+
+  put(b: Buffer): void {
+    let from = 0;
+    while (from < b.length) {
+      const n = b.copy(this.buf, this.off, from);
+      from += n;
+      this.off += n;
+      if (this.off === this.buf.length) this.rotate();
     }
-  } finally {
-    fs.closeSync(fd);
+  }
+
+  /** Move the current buffer to `ready` (trimmed to what was written) and start a new one. */
+  rotate(): void {
+    if (this.off === 0) return;
+    this.ready.push(this.off === this.buf.length ? this.buf : this.buf.subarray(0, this.off));
+    this.buf = Buffer.allocUnsafe(BATCH);
+    this.off = 0;
+  }
+
+  /**
+   * Append `size` bytes of the file at `abs` padded to whole blocks, read straight into the
+   * batch; a file that shrank meanwhile is padded with zeros, one that grew is cut at `size`.
+   * Yields each buffer as it fills, so a huge file is never held in memory.
+   */
+  *putFile(abs: string, size: number): Generator<Buffer> {
+    if (size === 0) return;
+    const fd = fs.openSync(abs, O_READ);
+    try {
+      let left = size;
+      let eof = false;
+      while (left > 0) {
+        const want = Math.min(this.buf.length - this.off, left);
+        let got = 0;
+        while (!eof && got < want) {
+          const n = fs.readSync(fd, this.buf, this.off + got, want - got, null);
+          if (n === 0) eof = true;
+          got += n;
+        }
+        if (got < want) this.buf.fill(0, this.off + got, this.off + want);
+        this.off += want;
+        left -= want;
+        if (this.off === this.buf.length) {
+          this.rotate();
+          yield* this.ready.splice(0);
+        }
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+    const pad = (BLOCK - (size % BLOCK)) % BLOCK;
+    if (pad) this.put(ZERO_BLOCK.subarray(0, pad));
   }
 }
+
+const ZERO_BLOCK = Buffer.alloc(BLOCK);
 
 function* walkTree(root: string, opts: ExportOptions): Generator<Buffer> {
   const enc = new EntryEncoder(opts.files);
   const opaqueAttr = opts.opaqueXattr ?? OVERLAY_OPAQUE_XATTR;
+  const out = new Batch();
   function* walk(dirAbs: string, dirRel: string): Generator<Buffer> {
     for (const n of sortedNames(dirAbs)) {
       const abs = `${dirAbs}/${n}`;
       const rel = dirRel ? `${dirRel}/${n}` : n;
       const st = fs.lstatSync(abs);
       if (opts.whiteouts === 'overlay' && st.isCharacterDevice() && st.rdev === 0) {
-        yield encodeHeader({ name: dirRel ? `${dirRel}/${WHITEOUT_PREFIX}${n}` : `${WHITEOUT_PREFIX}${n}`, type: 'file', mode: 0o600, uid: st.uid, gid: st.gid, size: 0, mtime: Math.floor(st.mtimeMs / 1000) });
+        out.put(encodeHeader({ name: dirRel ? `${dirRel}/${WHITEOUT_PREFIX}${n}` : `${WHITEOUT_PREFIX}${n}`, type: 'file', mode: 0o600, uid: st.uid, gid: st.gid, size: 0, mtime: Math.floor(st.mtimeMs / 1000) }));
         continue;
       }
       const h = enc.headerOf(abs, rel, st);
       if (!h) continue;
-      yield encodeHeader(h.fields);
-      if (h.dataFrom) yield* fileData(h.dataFrom, h.fields.size);
+      out.put(encodeHeader(h.fields));
+      if (h.dataFrom) yield* out.putFile(h.dataFrom, h.fields.size);
+      if (out.ready.length) yield* out.ready.splice(0);
       if (st.isDirectory()) {
         if (opts.whiteouts === 'overlay') {
           const v = opts.files.getXattr(abs, opaqueAttr);
           if (v && v.length === 1 && v[0] === 0x79) {
-            yield encodeHeader({ name: `${rel}/${WHITEOUT_OPAQUE}`, type: 'file', mode: st.mode & 0o777, uid: st.uid, gid: st.gid, size: 0, mtime: Math.floor(st.mtimeMs / 1000) });
+            out.put(encodeHeader({ name: `${rel}/${WHITEOUT_OPAQUE}`, type: 'file', mode: st.mode & 0o777, uid: st.uid, gid: st.gid, size: 0, mtime: Math.floor(st.mtimeMs / 1000) }));
           }
         }
         yield* walk(abs, rel);
@@ -149,16 +192,19 @@ function* walkTree(root: string, opts: ExportOptions): Generator<Buffer> {
     }
   }
   yield* walk(root, '');
-  yield END_OF_ARCHIVE;
+  out.put(END_OF_ARCHIVE);
+  out.rotate();
+  yield* out.ready.splice(0);
 }
 
 /** Tar of everything below `root` (the root itself is not an entry). */
 export function exportTree(root: string, opts: ExportOptions): Readable {
-  return Readable.from(walkTree(root, opts), { objectMode: false, highWaterMark: 4 * CHUNK });
+  return Readable.from(walkTree(root, opts), { objectMode: false, highWaterMark: 4 * BATCH });
 }
 
 function* walkChanges(root: string, changes: readonly LayerChange[], files: ExportFiles): Generator<Buffer> {
   const enc = new EntryEncoder(files);
+  const out = new Batch();
   const sorted = [...changes].sort((a, b) => byteOrder(a.path, b.path));
   for (const c of sorted) {
     const rel = c.path.replace(/^\/+/, '');
@@ -166,20 +212,23 @@ function* walkChanges(root: string, changes: readonly LayerChange[], files: Expo
     if (c.kind === ChangeKind.Delete) {
       const i = rel.lastIndexOf('/');
       const name = i < 0 ? `${WHITEOUT_PREFIX}${rel}` : `${rel.slice(0, i)}/${WHITEOUT_PREFIX}${rel.slice(i + 1)}`;
-      yield encodeHeader({ name, type: 'file', mode: 0o600, uid: 0, gid: 0, size: 0, mtime: 0 });
+      out.put(encodeHeader({ name, type: 'file', mode: 0o600, uid: 0, gid: 0, size: 0, mtime: 0 }));
       continue;
     }
     const abs = `${root}/${rel}`;
     const st = fs.lstatSync(abs);
     const h = enc.headerOf(abs, rel, st);
     if (!h) continue;
-    yield encodeHeader(h.fields);
-    if (h.dataFrom) yield* fileData(h.dataFrom, h.fields.size);
+    out.put(encodeHeader(h.fields));
+    if (h.dataFrom) yield* out.putFile(h.dataFrom, h.fields.size);
+    if (out.ready.length) yield* out.ready.splice(0);
   }
-  yield END_OF_ARCHIVE;
+  out.put(END_OF_ARCHIVE);
+  out.rotate();
+  yield* out.ready.splice(0);
 }
 
 /** Tar of `changes` taken from the tree at `root` (moby's ExportChanges). */
 export function exportChanges(root: string, changes: readonly LayerChange[], files: ExportFiles): Readable {
-  return Readable.from(walkChanges(root, changes, files), { objectMode: false, highWaterMark: 4 * CHUNK });
+  return Readable.from(walkChanges(root, changes, files), { objectMode: false, highWaterMark: 4 * BATCH });
 }

@@ -136,6 +136,22 @@ describe('archive: apply', () => {
     assert.equal(fs.lstatSync(path.join(dest, 'etc')).mode & 0o777, 0o755, 'implicit parents are 0755');
   });
 
+  it('gives every file exactly its mode: set-id bits, bits the umask would mask, other owners', async () => {
+    const modes: Record<string, number> = { plain: 0o644, ro: 0o444, suid: 0o4755, sgid: 0o2711, all: 0o777, gw: 0o664, x: 0o100 };
+    const tar = await buildTar([
+      ...Object.entries(modes).map(([name, mode]) => ({ name, body: name, mode })),
+      { name: 'owned', body: 'o', mode: 0o4750, uid: 1234, gid: 5678 },
+    ]);
+    await apply(tar);
+    for (const [name, mode] of Object.entries(modes)) {
+      const st = fs.lstatSync(path.join(dest, name));
+      assert.equal((st.mode & 0o7777).toString(8), mode.toString(8), name);
+      assert.equal(fs.readFileSync(path.join(dest, name), 'utf8'), name);
+    }
+    const owned = fs.lstatSync(path.join(dest, 'owned'));
+    assert.deepEqual([owned.uid, owned.gid, (owned.mode & 0o7777).toString(8)], [1234, 5678, '4750'], 'chown first, then the set-id mode');
+  });
+
   it('normalises absolute names into the layer (as moby does): /etc/x lands in <layer>/etc/x', async () => {
     await apply(await buildTar([{ name: '/etc/tsd-test-abs', body: 'in' }]));
     assert.equal(fs.readFileSync(path.join(dest, 'etc/tsd-test-abs'), 'utf8'), 'in');
