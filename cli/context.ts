@@ -9,7 +9,7 @@ export interface CliIo {
   stderr: (s: string) => void;
   env: Record<string, string | undefined>;
   /** Run argv inside the network namespace at `netnsPath` (chrooted into `root` when given); resolves to the exit code. */
-  spawnInNetns?: (netnsPath: string, argv: string[], opts?: { root?: string }) => Promise<number>;
+  spawnInNetns?: (netnsPath: string, argv: string[], opts?: { root?: string; resolvConf?: string; hosts?: string }) => Promise<number>;
   /** Ask the user a yes/no question (prune); undefined = not interactive. */
   confirm?: (question: string) => Promise<boolean>;
   /** Byte streams for `layer import -` / `layer export` (stdout as a stream, binary-safe). */

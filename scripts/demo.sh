@@ -49,8 +49,8 @@ t network connect demo-net web --alias www
 t network connect demo-net client
 t sandbox ls
 t sandbox exec web ip -br addr
-t sandbox exec client dig +short www @127.0.0.11
-t sandbox exec client busybox ping -c 2 -W 2 "$(./bin/tsctl sandbox exec client dig +short web @127.0.0.11)"
+t sandbox exec client dig +short www
+t sandbox exec client busybox ping -c 2 -W 2 "$(./bin/tsctl sandbox exec client dig +short web)"
 t network rm demo-net || echo "(refused while sandboxes are attached, as expected)"
 t network disconnect demo-net web
 t sandbox rm web

@@ -110,7 +110,7 @@ export function sandboxCommand(ctx: CliContext): Command {
     .action(async (ref: string, argv: string[]) => {
       const sb = await ctx.client.call<ApiSandbox>('GET', `/sandboxes/${encodeURIComponent(ref)}`);
       if (!ctx.io.spawnInNetns) throw new UsageError('exec is not available in this build');
-      ctx.exitCode = await ctx.io.spawnInNetns(sb.NetnsPath, argv, sb.RootPath ? { root: sb.RootPath } : {});
+      ctx.exitCode = await ctx.io.spawnInNetns(sb.NetnsPath, argv, sb.RootPath ? { root: sb.RootPath } : { resolvConf: sb.ResolvConfPath, hosts: sb.HostsPath });
     });
 
   return cmd;

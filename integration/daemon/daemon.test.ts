@@ -107,6 +107,13 @@ describe('tsd daemon + tsctl (child process)', function () {
     assert.match(ex.out, /^lo\s+UNKNOWN/);
     const resolv = tsctl('sandbox', 'inspect', 'box1', '--format', '{{.ResolvConfPath}}').out.trim();
     assert.match(fs.readFileSync(resolv, 'utf8'), /^nameserver 192\.0\.2\.1$/m);
+    // exec sees the sandbox's resolv.conf and hosts at /etc (as `ip netns exec` does), the host keeps its own.
+    const hostResolv = fs.readFileSync('/etc/resolv.conf', 'utf8');
+    const seen = tsctl('sandbox', 'exec', 'box1', 'cat', '/etc/resolv.conf', '/etc/hosts');
+    assert.equal(seen.code, 0, seen.err);
+    assert.equal(seen.out, fs.readFileSync(resolv, 'utf8') + fs.readFileSync(tsctl('sandbox', 'inspect', 'box1', '--format', '{{.HostsPath}}').out.trim(), 'utf8'));
+    assert.equal(fs.readFileSync('/etc/resolv.conf', 'utf8'), hostResolv);
+    assert.equal(tsctl('sandbox', 'exec', 'box1', 'sh', '-c', 'exit 3', 'x y').code, 3);
     assert.equal(tsctl('network', 'connect', 'sbnet', 'box1', '--alias', 'db').code, 0);
     assert.match(tsctl('sandbox', 'ls').out, /box1\s+\S+\s+sbnet\n$/);
     const refused = tsctl('network', 'rm', 'sbnet');
