@@ -5,7 +5,7 @@
 // All calls are synchronous syscalls on the calling thread: the graph drivers' tar apply/export
 // loops call them per entry and a thread hop would cost more than the call.
 
-import { execa } from 'execa';
+import { runCommand } from './exec.js';
 import { check, errno, sys } from './libc.js';
 import { KernelError } from './kernel-error.js';
 
@@ -89,6 +89,6 @@ export function readXattrs(path: string): Map<string, Buffer> {
  * xattrs (trusted.* as root), hardlinks, device nodes and holes; reflinks where the fs can.
  */
 export async function copyTree(src: string, dst: string): Promise<void> {
-  const r = await execa('cp', ['-a', '--reflink=auto', '--sparse=always', '--no-target-directory', '--', src, dst], { reject: false, stdin: 'ignore' });
-  if (r.exitCode !== 0) throw new KernelError('copy tree', `${src} → ${dst}`, 5, String(r.stderr).trim());
+  const r = await runCommand('cp', ['-a', '--reflink=auto', '--sparse=always', '--no-target-directory', '--', src, dst]);
+  if (r.exitCode !== 0) throw new KernelError('copy tree', `${src} → ${dst}`, 5, (r.stderr.trim() || r.message));
 }

@@ -6,7 +6,7 @@
 // the kernel; callers that build long lowerdir chains (overlay2) shorten them first.
 
 import fs from 'node:fs';
-import { execa } from 'execa';
+import { runCommand } from './exec.js';
 import { check, sys } from './libc.js';
 import { InvalidArgumentError } from '../errors.js';
 import { KernelError } from './kernel-error.js';
@@ -139,8 +139,8 @@ export async function mountOverlayFrom(dir: string, target: string, o: OverlayMo
     throw new InvalidArgumentError(`mount overlay ${target}: option string is ${Buffer.byteLength(data)} bytes even with paths relative to ${dir}`);
   }
   const args = ['-n', '-i', '-t', 'overlay', '-o', readonly ? `ro,${data}` : data, 'overlay', target];
-  const r = await execa('mount', args, { cwd: dir, reject: false, stdin: 'ignore' });
-  if (r.exitCode !== 0) throw new KernelError('mount overlay', target, 5, String(r.stderr).trim());
+  const r = await runCommand('mount', args, { cwd: dir });
+  if (r.exitCode !== 0) throw new KernelError('mount overlay', target, 5, (r.stderr.trim() || r.message));
 }
 
 export function bindMount(source: string, target: string, opts: { recursive?: boolean; readonly?: boolean } = {}): void {

@@ -1,7 +1,7 @@
 // core/store/open.ts — the one place a Store is chosen from configuration. bin/tsd and the tests
-// call openStore(); the embedded (LMDB) and etcd implementations plug in here.
+// call openStore(); the embedded (LMDB) and etcd implementations plug in here. The etcd client
+// (grpc + protobufjs, ~0.3 s of module loading) is imported only when etcd is configured.
 
-import { EtcdStore } from './etcd.js';
 import { LmdbStore } from './lmdb.js';
 import { MemoryStore } from './memory.js';
 import type { Store } from './store.js';
@@ -20,6 +20,6 @@ export async function openStore(config: StoreConfig): Promise<Store> {
     case 'embedded':
       return LmdbStore.open(config.path);
     case 'etcd':
-      return EtcdStore.open(config);
+      return (await import('./etcd.js')).EtcdStore.open(config);
   }
 }

@@ -2,7 +2,7 @@
 // `firewall.backend`): auto = nftables when libnftables loads (or a spawned `nft` works), else
 // iptables; explicit choices fail loudly when their tools are missing.
 
-import { execa } from 'execa';
+import { runCommand } from '../exec.js';
 import { InvalidArgumentError, UnavailableError, messageOf } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { Firewall } from './firewall.js';
@@ -26,7 +26,7 @@ async function nftTransport(log: Logger): Promise<NftTransport | undefined> {
   } catch (e) {
     log.debug('libnftables unavailable', { err: e });
   }
-  const r = await execa('nft', ['--version'], { reject: false });
+  const r = await runCommand('nft', ['--version']);
   if (r.exitCode === 0) return new ExecNftTransport();
   log.debug('nft binary unavailable', { err: messageOf(r.stderr || r.message) });
   return undefined;

@@ -5,7 +5,7 @@
 // Like the nftables backend it keeps a model; a batch that fails (rules deleted behind tsd's
 // back) triggers a rebuild of the chains from the model.
 
-import { execa } from 'execa';
+import { runCommand } from '../../exec.js';
 import { errorOf, isTsdError } from '../../../errors.js';
 import type { Logger } from '../../../log.js';
 import type { Firewall } from '../firewall.js';
@@ -162,17 +162,17 @@ export class IptablesFirewall implements Firewall {
   }
 
   private async save(fam: 4 | 6): Promise<string> {
-    const r = await execa(binaries(this.mode, fam).save, [], { reject: false });
-    if (r.exitCode !== 0) throw errorOf('Unavailable', `${binaries(this.mode, fam).save}: ${String(r.stderr ?? '') || r.message}`);
-    return String(r.stdout ?? '');
+    const r = await runCommand(binaries(this.mode, fam).save, []);
+    if (r.exitCode !== 0) throw errorOf('Unavailable', `${binaries(this.mode, fam).save}: ${r.stderr || r.message}`);
+    return r.stdout;
   }
 
   private async restore(fam: 4 | 6, op: string, lines: Line[]): Promise<void> {
     const bin = binaries(this.mode, fam).restore;
     const args = this.mode === 'legacy' ? ['--noflush', '-w', '5'] : ['--noflush'];
-    const r = await execa(bin, args, { input: restoreText(lines), reject: false });
+    const r = await runCommand(bin, args, { input: restoreText(lines) });
     if (r.exitCode !== 0) {
-      const msg = String(r.stderr ?? '').trim() || r.message || `exit ${r.exitCode}`;
+      const msg = r.stderr.trim() || r.message || `exit ${r.exitCode}`;
       throw errorOf(/Permission denied|not permitted/.test(msg) ? 'Forbidden' : 'Internal', `${bin} ${op}: ${msg.split('\n').slice(0, 3).join(' | ')}`);
     }
   }

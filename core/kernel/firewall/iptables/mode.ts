@@ -3,15 +3,15 @@
 // variant with more rule lines wins, ties and empty hosts go to nft. tsd then calls that
 // variant's binaries by name and never repoints the host's alternatives.
 
-import { execa } from 'execa';
+import { runCommand } from '../../exec.js';
 
 export type IptablesMode = 'nft' | 'legacy';
 
 const hint = /^:(KUBE-IPTABLES-HINT|KUBE-KUBELET-CANARY)/m;
 
 async function save(cmd: string, args: string[] = []): Promise<string> {
-  const r = await execa(cmd, args, { reject: false, timeout: 5000 });
-  return r.exitCode === 0 ? String(r.stdout ?? '') : '';
+  const r = await runCommand(cmd, args, { timeout: 5000 });
+  return r.exitCode === 0 ? r.stdout : '';
 }
 
 export function countRuleLines(dump: string): number {

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { execa } from 'execa';
+import { runCommand } from '../../exec.js';
 import { nftError, type NftTransport } from './transport.js';
 import { firstWords } from './transport-libnftables.js';
 
@@ -21,8 +21,8 @@ export class ExecNftTransport implements NftTransport {
     const file = path.join(this.dir, `batch-${process.pid}-${this.seq++}.nft`);
     fs.writeFileSync(file, commands);
     try {
-      const r = await execa(this.nftPath, ['-f', file], { reject: false, stdin: 'ignore' });
-      if (r.exitCode !== 0) throw nftError(firstWords(commands), String(r.stderr ?? '') || (r.message ?? 'nft failed'));
+      const r = await runCommand(this.nftPath, ['-f', file]);
+      if (r.exitCode !== 0) throw nftError(firstWords(commands), r.stderr || r.message || 'nft failed');
       return r.stdout;
     } finally {
       fs.rmSync(file, { force: true });
