@@ -87,7 +87,14 @@ export class SandboxFiles {
     return lines.join('\n') + '\n';
   }
 
-  private writeAtomic(file: string, text: string): void {
+  private writeAtomic(file: string, text: string, skipIfSame = false): void {
+    // Unchanged content (a restart's reconcile rewrites every sandbox's files): no write, and the
+    // inode stays, so a bind mount of the file into a root filesystem keeps seeing it.
+    if (skipIfSame) {
+      try {
+        if (fs.readFileSync(file, 'utf8') === text) return;
+      } catch { /* absent or unreadable: write it */ }
+    }
     const tmp = `${file}.tmp-${process.pid}`;
     fs.writeFileSync(tmp, text, { mode: 0o644 });
     fs.renameSync(tmp, file);
@@ -96,11 +103,11 @@ export class SandboxFiles {
   /** Write all files of a sandbox (creating its folder). */
   write(sb: SandboxRecord, endpoints: readonly EndpointRecord[]): void {
     fs.mkdirSync(this.dirOf(sb.id), { recursive: true, mode: 0o755 });
-    this.writeAtomic(this.resolvConfPath(sb.id), this.resolvConf(sb));
+    this.writeAtomic(this.resolvConfPath(sb.id), this.resolvConf(sb), true);
     const hosts = this.hosts(sb, endpoints);
-    this.writeAtomic(this.hostsPath(sb.id), hosts);
+    this.writeAtomic(this.hostsPath(sb.id), hosts, true);
     this.lastHosts.set(sb.id, hosts);
-    this.writeAtomic(path.join(this.dirOf(sb.id), 'hostname'), sb.hostname + '\n');
+    this.writeAtomic(path.join(this.dirOf(sb.id), 'hostname'), sb.hostname + '\n', true);
   }
 
   /**
