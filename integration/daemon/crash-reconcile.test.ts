@@ -85,9 +85,13 @@ describe('kill -9 at random instants during connect/disconnect/network create+rm
   this.timeout(600_000);
   let t: TsdChild;
   const sock = () => t.sock;
+  // Left by earlier files of the same integration run (one namespace): not ours to judge.
+  let before0 = { links: new Set<string>(), ports: new Set<string>(), bridges: new Set<string>() };
 
   before(async function () {
     if (process.getuid?.() !== 0) this.skip();
+    const fw0 = nftState();
+    before0 = { links: new Set(ipJson<IpLink[]>(['link', 'show']).map((l) => l.ifname)), ports: new Set(fw0.ports), bridges: new Set(fw0.bridges) };
     t = tsdChild('tsdit-crash-', ['--firewall-backend', 'nftables', '--no-dns']);
     await t.start();
     await must(sock(), 'POST', '/networks/create', { Name: 'base', IPAM: { Config: [{ Subnet: `${BASE_SUBNET}.0/24` }] }, Options: { 'com.docker.network.bridge.name': 'tsdcr0' } });
@@ -102,7 +106,7 @@ describe('kill -9 at random instants during connect/disconnect/network create+rm
     if (!t) return;
     await t.destroy();
     for (const l of ipJson<IpLink[]>(['link', 'show'])) {
-      if (l.ifname.startsWith('tsdcr') || l.ifname.startsWith('veth')) spawnSync('ip', ['link', 'del', l.ifname]);
+      if (!before0.links.has(l.ifname) && (l.ifname.startsWith('tsdcr') || l.ifname.startsWith('veth'))) spawnSync('ip', ['link', 'del', l.ifname]);
     }
     spawnSync('nft', ['delete', 'table', 'inet', 'tsd']);
   });
@@ -171,7 +175,7 @@ describe('kill -9 at random instants during connect/disconnect/network create+rm
     }
 
     // Host links: bridges == networks, veths == endpoints (host end veth<11 hex of the id>).
-    const links = ipJson<IpLink[]>(['-d', 'link', 'show']);
+    const links = ipJson<IpLink[]>(['-d', 'link', 'show']).filter((l) => !before0.links.has(l.ifname));
     const bridges = links.filter((l) => l.linkinfo?.info_kind === 'bridge').map((l) => l.ifname).sort();
     assert.deepEqual(bridges, nets.map((n) => n.Options['com.docker.network.bridge.name']!).sort(), `${label}: bridges`);
     const veths = links.filter((l) => l.linkinfo?.info_kind === 'veth').map((l) => l.ifname).sort();
@@ -192,7 +196,8 @@ describe('kill -9 at random instants during connect/disconnect/network create+rm
     assert.deepEqual(pinned, sbs.map((s) => s.NetnsPath).sort(), `${label}: pinned netns`);
 
     // nftables: port elements == the records' published ports; bridges set == networks.
-    const fw = nftState();
+    const fw0 = nftState();
+    const fw = { ports: fw0.ports.filter((x) => !before0.ports.has(x)), bridges: fw0.bridges.filter((x) => !before0.bridges.has(x)) };
     const wantPorts = eps.filter((e) => e.net.Name === 'base').map((e) => {
       const ip = e.IPv4Address.split('/')[0]!;
       const fixed = SANDBOXES.indexOf(e.Name);
