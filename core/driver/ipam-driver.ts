@@ -59,3 +59,18 @@ export interface IpamDriver {
   /** Undo requestAddress. `address` is a plain IP. */
   releaseAddress(poolId: string, address: string): Promise<void>;
 }
+
+/**
+ * Optional capability: say what is held, so tsd's startup reconcile can give back what no
+ * record claims (a pool or address taken just before a crash, peers.md #34).
+ */
+export interface IpamLeaseLister {
+  /** Every pool held, with its subnet (CIDR) and reference count. */
+  listPools(): Promise<Array<{ poolId: string; subnet: string; refs: number }>>;
+  /** Every address held in a pool (plain IPs; gateways and aux addresses included). */
+  listAddresses(poolId: string): Promise<string[]>;
+}
+
+export function hasLeaseLister(d: IpamDriver): d is IpamDriver & IpamLeaseLister {
+  return typeof (d as Partial<IpamLeaseLister>).listPools === 'function' && typeof (d as Partial<IpamLeaseLister>).listAddresses === 'function';
+}

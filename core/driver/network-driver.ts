@@ -200,3 +200,15 @@ export interface FirewallRuleOwner {
 export function hasFirewallRules(d: NetworkDriver): d is NetworkDriver & FirewallRuleOwner {
   return typeof (d as Partial<FirewallRuleOwner>).reloadFirewall === 'function';
 }
+
+/**
+ * Optional capability: the endpoint ids the driver holds for a network, so tsd's startup
+ * reconcile can delete those no endpoint record claims (made just before a crash, peers.md #34).
+ */
+export interface EndpointLister {
+  listEndpoints(networkId: string): Promise<string[]>;
+}
+
+export function hasEndpointLister(d: NetworkDriver): d is NetworkDriver & EndpointLister {
+  return typeof (d as Partial<EndpointLister>).listEndpoints === 'function';
+}

@@ -83,10 +83,18 @@ export function createServices(o: ServicesOptions): Services {
   return {
     records, networks, sandboxes, volumes, layers, firewall,
     async reconcile() {
+      // Operations a crash interrupted first (their intents), then what no record claims.
+      const intents = await networks.recoverIntents();
+      const sbIntents = await sandboxes.recoverIntents();
       const sb = await sandboxes.reconcile();
       const net = await networks.reconcile();
+      const swept = await networks.sweepUnclaimed();
       const vol = await volumes.reconcile();
-      o.log.info('reconciled', { sandboxesRemoved: sb.removed.length, staleEndpoints: net.staleEndpoints, volumesMissing: vol.missing.length });
+      o.log.info('reconciled', {
+        intentsRecovered: intents.recovered + sbIntents.finished, intentsKept: intents.kept, strayNetns: sbIntents.strayNetns,
+        sandboxesRemoved: sb.removed.length, staleEndpoints: net.staleEndpoints, unclaimedEndpoints: swept.endpoints,
+        unclaimedAddresses: swept.addresses, volumesMissing: vol.missing.length,
+      });
     },
   };
 }

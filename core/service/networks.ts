@@ -10,11 +10,12 @@
 
 import { ConflictError, ForbiddenError, InvalidArgumentError, MultiError, NotFoundError, messageOf, withContext } from '../errors.js';
 import type { DriverRegistry } from '../driver/registry.js';
-import { GATEWAY_ADDRESS_TYPE, REQUEST_ADDRESS_TYPE, type IpamDriver } from '../driver/ipam-driver.js';
-import { hasExternalConnectivity, hasGatewayAllocationChecker, type EndpointOptions, type ExposedPort, type IpamData, type NetworkDriver, type PortBinding } from '../driver/network-driver.js';
+import { GATEWAY_ADDRESS_TYPE, REQUEST_ADDRESS_TYPE, hasLeaseLister, type IpamDriver } from '../driver/ipam-driver.js';
+import { hasEndpointLister, hasExternalConnectivity, hasGatewayAllocationChecker, type EndpointOptions, type ExposedPort, type IpamData, type NetworkDriver, type PortBinding } from '../driver/network-driver.js';
 import type { Logger } from '../log.js';
 import { ipOf, isIp, isV6, parseCidr, withPrefixOf } from '../model/addr.js';
 import type { EndpointRecord } from '../model/endpoint.js';
+import type { ConnectIntent, DisconnectIntent, Intent, NetworkCreateIntent, NetworkRemoveIntent } from '../model/intent.js';
 import { checkFilterKeys, matchLabels, matchNotLabels, parseUntil, type Filters } from '../model/filters.js';
 import { nameProblem, newId } from '../model/ids.js';
 import type { ApiNetwork, NetworkRecord, StoredIpamPool } from '../model/network.js';
@@ -82,6 +83,23 @@ export const NETWORK_PRUNE_FILTERS = ['until', 'label', 'label!'] as const;
 function now(): string {
   return new Date().toISOString();
 }
+
+/** One spelling per address (IPv6 has many), so IPAM's list and the records compare. */
+function canonicalIp(ip: string): string {
+  return isV6(ip) ? new URL(`http://[${ip}]/`).hostname.slice(1, -1) : ip;
+}
+
+/** What an IPAM holds of a pool, against tsd's records (see heldPools). */
+interface HeldPool {
+  subnet: string;
+  /** More references than tsd's other networks account for: one is this operation's. */
+  ours: boolean;
+  /** No other tsd network claims the pool. */
+  exclusive: boolean;
+}
+
+/** Order of the startup pass: endpoints before the networks they sit on. */
+const INTENT_ORDER: Record<Intent['kind'], number> = { connect: 0, disconnect: 1, 'network-rm': 2, 'network-create': 3, 'sandbox-rm': 4 };
 
 export class NetworkService {
   private readonly lock = new KeyedMutex();
@@ -158,7 +176,14 @@ export class NetworkService {
     const caps = await driver.getCapabilities();
     record.scope = caps.scope;
 
+    // Stored before the first IPAM or driver step, retired by the commit that writes the record:
+    // after a crash the startup reconcile rolls back whatever it names (peers.md #34).
+    const intent: NetworkCreateIntent = {
+      kind: 'network-create', id: record.id, name: record.name, driver: record.driver, ipamDriver: record.ipamDriver,
+      subnets: configs.map((c) => c.subnet ?? ''), pools: [], created: record.created,
+    };
     await UndoStack.run(async (undo) => {
+      await this.d.records.putIntent(intent);
       const spaces = await ipamDriver.getDefaultAddressSpaces();
       const space = caps.scope === 'global' ? spaces.global : spaces.local;
       let skip = { skipIpv4: false, skipIpv6: false };
@@ -175,6 +200,7 @@ export class NetworkService {
       for (const w of wanted) {
         record.pools.push(await this.allocatePool(ipamDriver, space, record, w.c, w.v6, w.v6 ? skip.skipIpv6 : skip.skipIpv4, undo));
       }
+      await this.d.records.putIntent({ ...intent, pools: record.pools });
       const toData = (p: StoredIpamPool): IpamData => ({
         addressSpace: p.addressSpace,
         pool: p.subnet,
@@ -196,8 +222,9 @@ export class NetworkService {
         ipv6Data: record.pools.filter((p) => p.v6).map(toData),
       });
       undo.push(`delete network ${record.name} in driver ${driver.name}`, () => driver.deleteNetwork(record.id));
-      await this.d.records.createNetwork(record);
-    }).catch((e: unknown) => {
+      await this.d.records.createNetwork(record, intent);
+    }).catch(async (e: unknown) => {
+      await this.dropIntentAfterRollback(intent, e);
       throw this.contextual(`create network ${record.name}`, e);
     });
     this.d.log.info('network created', { network: record.name, id: record.id, driver: record.driver });
@@ -342,6 +369,8 @@ export class NetworkService {
       if (eps.length && !opts.force) {
         throw new ForbiddenError(`error while removing network: network ${n.name} id ${n.id} has active endpoints (${eps.map((e) => e.name).join(', ')})`);
       }
+      // Forced with endpoints: the intent covers the endpoint loop too (finished after a crash).
+      if (eps.length && !n.configOnly) await this.d.records.putIntent({ kind: 'network-rm', id: n.id, created: now() });
       for (const ep of eps) await this.teardownEndpoint(n, ep, true);
       await this.teardownNetwork(n, !!opts.force);
       // Forced: the sandboxes that lost an endpoint get their hosts files rewritten.
@@ -354,11 +383,17 @@ export class NetworkService {
     });
   }
 
-  private async teardownNetwork(n: NetworkRecord, force: boolean): Promise<void> {
+  /**
+   * `recovering`: finishing an rm a crash interrupted — a pool or address is given back only if
+   * the IPAM still holds it for this network (a second release could take another's reference).
+   */
+  private async teardownNetwork(n: NetworkRecord, force: boolean, recovering = false): Promise<void> {
     const errors: unknown[] = [];
     const step = async (what: string, fn: () => Promise<void>) => {
       try { await fn(); } catch (e) { errors.push(new Error(`${what}: ${messageOf(e)}`, { cause: e })); }
     };
+    const intent: NetworkRemoveIntent = { kind: 'network-rm', id: n.id, created: now() };
+    if (!n.configOnly) await this.d.records.putIntent(intent);
     if (!n.configOnly) {
       let driver: NetworkDriver | undefined;
       let ipam: IpamDriver | undefined;
@@ -366,16 +401,21 @@ export class NetworkService {
       await step(`ipam driver ${n.ipamDriver}`, async () => { ipam = await this.d.registry.get('IpamDriver', n.ipamDriver); });
       if (driver) await step('delete network in driver', () => driver!.deleteNetwork(n.id));
       if (ipam) {
+        const held = recovering ? await this.heldPools(ipam, n.id) : undefined;
         for (const p of n.pools) {
-          if (p.gatewayReserved) await step(`release gateway ${p.gateway}`, () => ipam!.releaseAddress(p.poolId, p.gateway));
-          for (const [k, ip] of Object.entries(p.auxAddresses)) await step(`release aux address ${k}`, () => ipam!.releaseAddress(p.poolId, ip));
+          const h = held?.get(p.poolId);
+          if (held && !h?.ours) continue; // released before the crash
+          const addrs = h?.exclusive && hasLeaseLister(ipam) ? new Set((await ipam.listAddresses(p.poolId)).map(canonicalIp)) : undefined;
+          const has = (ip: string) => !held || (!!addrs && addrs.has(canonicalIp(ip)));
+          if (p.gatewayReserved && has(p.gateway)) await step(`release gateway ${p.gateway}`, () => ipam!.releaseAddress(p.poolId, p.gateway));
+          for (const [k, ip] of Object.entries(p.auxAddresses)) if (has(ip)) await step(`release aux address ${k}`, () => ipam!.releaseAddress(p.poolId, ip));
           await step(`release pool ${p.subnet}`, () => ipam!.releasePool(p.poolId));
         }
       }
     }
     if (errors.length && !force) throw new MultiError(`remove network ${n.name}`, errors);
     if (errors.length) this.d.log.warn('network removed with errors (forced)', { network: n.name, err: new MultiError('teardown', errors) });
-    await this.d.records.deleteNetwork(n);
+    await this.d.records.deleteNetwork(n, n.configOnly ? undefined : intent);
     await this.d.dns.removeNetwork?.(n.id);
     this.d.log.info('network removed', { network: n.name, id: n.id });
   }
@@ -439,11 +479,25 @@ export class NetworkService {
       ...(input.portBindings?.length ? { portBindings: input.portBindings } : {}),
       ...(input.exposedPorts?.length ? { exposedPorts: input.exposedPorts } : {}),
     };
+    // The name the driver is offered for the interface inside the sandbox.
+    const sandboxIfname = this.nextIfname('eth', existing);
+    const intent: ConnectIntent = { kind: 'connect', id: ep.id, networkId: n.id, sandboxId: sb.id, ifname: sandboxIfname, created: ep.created };
     await UndoStack.run(async (undo) => {
       const v4 = n.pools.filter((p) => !p.v6);
       const v6 = n.pools.filter((p) => p.v6);
-      ep.ipv4 = await this.reserveAddress(ipam, v4, input.ipv4, (poolId) => (ep.ipv4PoolId = poolId), undo);
-      if (n.enableIpv6) ep.ipv6 = await this.reserveAddress(ipam, v6, input.ipv6, (poolId) => (ep.ipv6PoolId = poolId), undo);
+      // The intent is written alongside the address (the embedded store puts writes of one event
+      // turn in one transaction) and is durable before the first driver step; putEndpoint retires
+      // it, so the hot path gains no commit of its own. An address taken just before a crash is
+      // given back by the startup lease sweep, which the intent does not need to name.
+      const [written, reserved] = await Promise.allSettled([
+        this.d.records.putIntent(intent),
+        (async () => {
+          ep.ipv4 = await this.reserveAddress(ipam, v4, input.ipv4, (poolId) => (ep.ipv4PoolId = poolId), undo);
+          if (n.enableIpv6) ep.ipv6 = await this.reserveAddress(ipam, v6, input.ipv6, (poolId) => (ep.ipv6PoolId = poolId), undo);
+        })(),
+      ]);
+      if (written.status === 'rejected') throw written.reason;
+      if (reserved.status === 'rejected') throw reserved.reason;
       const chosen = await driver.createEndpoint({
         networkId: n.id, endpointId: ep.id,
         interface: { ...(ep.ipv4 ? { address: ep.ipv4 } : {}), ...(ep.ipv6 ? { addressIpv6: ep.ipv6 } : {}), ...(ep.macAddress ? { macAddress: ep.macAddress } : {}) },
@@ -454,7 +508,6 @@ export class NetworkService {
       if (chosen?.address && !ep.ipv4) ep.ipv4 = chosen.address;
       if (chosen?.addressIpv6 && !ep.ipv6) ep.ipv6 = chosen.addressIpv6;
       // Offer the driver the final name so it can create the interface inside the sandbox.
-      const sandboxIfname = this.nextIfname('eth', existing);
       const join = await driver.join({ networkId: n.id, endpointId: ep.id, sandboxKey: sb.netnsPath, options, sandboxIfname });
       undo.push('leave', () => driver.leave(n.id, ep.id));
       ep.gateway = join.gateway ?? '';
@@ -477,8 +530,9 @@ export class NetworkService {
         ipv4: ep.ipv4 ? [ipOf(ep.ipv4)] : [], ipv6: ep.ipv6 ? [ipOf(ep.ipv6)] : [],
       });
       undo.push('remove DNS records', () => this.d.dns.remove(n.id, ep.id));
-      await this.d.records.putEndpoint(ep);
-    }).catch((e: unknown) => {
+      await this.d.records.putEndpoint(ep, intent);
+    }).catch(async (e: unknown) => {
+      await this.dropIntentAfterRollback(intent, e);
       throw this.contextual(`connect ${sb.name} to network ${n.name}`, e);
     });
     this.d.files.updateHosts(sb, [...existing, ep]);
@@ -551,6 +605,10 @@ export class NetworkService {
 
   /** Every host-side step runs even when an earlier one fails (netavark #1451). */
   private async teardownEndpoint(n: NetworkRecord, ep: EndpointRecord, force: boolean, sbKnown?: SandboxRecord): Promise<void> {
+    // Stored before the first step and retired with the record: a crash halfway leaves an intent
+    // the startup reconcile finishes, never a half-torn endpoint that looks attached.
+    const intent: DisconnectIntent = { kind: 'disconnect', id: ep.id, networkId: n.id, sandboxId: ep.sandboxId, created: now() };
+    await this.d.records.putIntent(intent);
     const errors: unknown[] = [];
     const step = async (what: string, fn: () => Promise<void>) => {
       try { await fn(); } catch (e) { errors.push(new Error(`${what}: ${messageOf(e)}`, { cause: e })); }
@@ -582,7 +640,7 @@ export class NetworkService {
     }
     if (errors.length && !force) throw new MultiError(`disconnect ${ep.name} from network ${n.name}`, errors);
     if (errors.length) this.d.log.warn('endpoint removed with errors (forced)', { network: n.name, endpoint: ep.id, err: new MultiError('teardown', errors) });
-    await this.d.records.deleteEndpoint(ep);
+    await this.d.records.deleteEndpoint(ep, intent);
     this.d.log.debug('endpoint detached', { network: n.name, sandbox: ep.name, endpoint: ep.id });
   }
 
@@ -623,6 +681,239 @@ export class NetworkService {
       }
     }
     return { staleEndpoints };
+  }
+
+  // ---------------------------------------------------------------- crash recovery (peers.md #34)
+
+  /**
+   * Drop an intent once its operation rolled back cleanly. When an undo failed, the intent stays:
+   * the startup reconcile finishes the rollback.
+   */
+  private async dropIntentAfterRollback(intent: Intent, e: unknown): Promise<void> {
+    if (e && typeof e === 'object' && 'rollbackError' in e) {
+      this.d.log.warn('rollback incomplete; the intent stays for the startup reconcile', { intent: intent.kind, id: intent.id });
+      return;
+    }
+    await this.d.records.deleteIntent(intent).catch((err: unknown) => this.d.log.warn('intent not dropped', { intent: intent.kind, id: intent.id, err }));
+  }
+
+  /**
+   * Startup, before anything else touches networks: every intent still stored names an operation
+   * a crash interrupted. Connect and network create are rolled back, disconnect and network rm
+   * finished. Each step is idempotent and the intent goes last, so a pass interrupted by another
+   * crash is completed by the next start. An intent whose recovery fails is kept and logged.
+   */
+  async recoverIntents(): Promise<{ recovered: number; kept: number }> {
+    let recovered = 0;
+    let kept = 0;
+    const intents = (await this.d.records.listIntents()).sort((a, b) => INTENT_ORDER[a.kind] - INTENT_ORDER[b.kind]);
+    for (const i of intents) {
+      try {
+        switch (i.kind) {
+          case 'connect': await this.rollbackConnect(i); break;
+          case 'disconnect': await this.finishDisconnect(i); break;
+          case 'network-rm': await this.finishNetworkRemove(i); break;
+          case 'network-create': await this.rollbackNetworkCreate(i); break;
+          default: continue; // sandbox intents: SandboxService
+        }
+        recovered++;
+        this.d.log.warn('reconcile: finished an operation a crash interrupted', { intent: i.kind, id: i.id });
+      } catch (e) {
+        kept++;
+        this.d.log.error('reconcile: intent kept, its recovery failed', { intent: i.kind, id: i.id, err: e });
+      }
+    }
+    return { recovered, kept };
+  }
+
+  private async rollbackConnect(i: ConnectIntent): Promise<void> {
+    const n = await this.d.records.findNetwork(i.networkId).catch(() => undefined);
+    // No network record: its rm deleted the driver's network with every endpoint in it.
+    if (n && !(await this.d.records.getEndpoint(n.id, i.id))) {
+      const sb = await this.d.records.findSandbox(i.sandboxId).catch(() => undefined);
+      const held = sb ? (await this.d.records.sandboxEndpoints(sb.id)).map((e) => e.ifname) : [];
+      const errors: unknown[] = [];
+      const step = async (what: string, fn: () => Promise<void>) => {
+        try { await fn(); } catch (e) { errors.push(new Error(`${what}: ${messageOf(e)}`, { cause: e })); }
+      };
+      await step('remove DNS records', () => this.d.dns.remove(n.id, i.id));
+      let driver: NetworkDriver | undefined;
+      await step(`driver ${n.driver}`, async () => { driver = await this.d.registry.get('NetworkDriver', n.driver); });
+      if (driver && hasExternalConnectivity(driver)) {
+        const dr = driver;
+        await step('revoke external connectivity', () => dr.revokeExternalConnectivity(n.id, i.id));
+      }
+      // The planned name, unless another endpoint's record holds it.
+      if (sb && i.ifname && !held.includes(i.ifname)) {
+        await step(`detach ${i.ifname} from sandbox`, () => this.d.sandboxNetworking.detach({ netnsPath: sb.netnsPath, ifname: i.ifname, networkId: n.id, endpointId: i.id }));
+      }
+      if (driver) {
+        const dr = driver;
+        await step('leave', () => dr.leave(n.id, i.id));
+        await step('delete endpoint in driver', () => dr.deleteEndpoint(n.id, i.id));
+      }
+      // The address: sweepUnclaimed gives back every lease no record claims.
+      if (errors.length) throw new MultiError(`roll back connect of endpoint ${i.id.slice(0, 12)} to network ${n.name}`, errors);
+    }
+    await this.d.records.deleteIntent(i);
+  }
+
+  private async finishDisconnect(i: DisconnectIntent): Promise<void> {
+    const n = await this.d.records.findNetwork(i.networkId).catch(() => undefined);
+    const ep = n && (await this.d.records.getEndpoint(n.id, i.id));
+    if (!n || !ep) return this.d.records.deleteIntent(i);
+    // Forced when the sandbox record is gone (nothing left to keep the endpoint for).
+    const sb = await this.d.records.findSandbox(ep.sandboxId).catch(() => undefined);
+    await this.lock.run(n.id, () => this.teardownEndpoint(n, ep, !sb, sb ?? ({ netnsPath: '' } as SandboxRecord)));
+  }
+
+  private async finishNetworkRemove(i: NetworkRemoveIntent): Promise<void> {
+    const n = await this.d.records.findNetwork(i.id).catch(() => undefined);
+    if (!n) return this.d.records.deleteIntent(i);
+    await this.lock.run(n.id, async () => {
+      for (const ep of await this.d.records.networkEndpoints(n.id)) await this.teardownEndpoint(n, ep, true);
+      await this.teardownNetwork(n, false, true);
+    });
+    await this.d.dns.removeNetwork?.(n.id);
+  }
+
+  private async rollbackNetworkCreate(i: NetworkCreateIntent): Promise<void> {
+    if (await this.d.records.findNetwork(i.id).catch(() => undefined)) return this.d.records.deleteIntent(i);
+    const driver = await this.d.registry.get('NetworkDriver', i.driver);
+    await driver.deleteNetwork(i.id);
+    const ipam = await this.d.registry.get('IpamDriver', i.ipamDriver);
+    const held = await this.heldPools(ipam, i.id);
+    const norm = (cidr: string) => {
+      const c = parseCidr(cidr);
+      return c ? `${canonicalIp(c.ip)}/${c.prefix}` : cidr;
+    };
+    const todo: StoredIpamPool[] = [...i.pools];
+    // A pool taken after the intent's last write: found by the subnet asked for. (One the IPAM
+    // chose itself cannot be told from another client's: logged, not released.)
+    const recorded = new Set(i.pools.map((p) => norm(p.subnet)));
+    for (const s of i.subnets.filter((x) => x && !recorded.has(norm(x)))) {
+      const hit = held && [...held].find(([, h]) => norm(h.subnet) === norm(s));
+      if (hit) todo.push({ poolId: hit[0], addressSpace: '', subnet: hit[1].subnet, ipRange: '', gateway: '', gatewayReserved: false, auxAddresses: {}, v6: isV6(s) });
+    }
+    if (i.subnets.some((x) => !x) && i.pools.length < i.subnets.length) {
+      this.d.log.warn('reconcile: a pool the IPAM chose for an interrupted network create may still be held', { network: i.name, id: i.id });
+    }
+    let left = { ...i };
+    for (const p of todo) {
+      const h = held?.get(p.poolId);
+      if (!held || h?.ours) {
+        const addrs = h?.exclusive && hasLeaseLister(ipam) ? new Set((await ipam.listAddresses(p.poolId)).map(canonicalIp)) : undefined;
+        const has = (ip: string) => !held || (!!addrs && addrs.has(canonicalIp(ip)));
+        if (p.gatewayReserved && has(p.gateway)) await ipam.releaseAddress(p.poolId, p.gateway);
+        for (const ip of Object.values(p.auxAddresses)) if (has(ip)) await ipam.releaseAddress(p.poolId, ip);
+        await ipam.releasePool(p.poolId).catch((e: unknown) => { if (!(e instanceof NotFoundError)) throw e; });
+      }
+      // Progress is stored: a second pass must not release a reference twice.
+      left = { ...left, pools: left.pools.filter((x) => x.poolId !== p.poolId), subnets: left.subnets.filter((x) => !x || norm(x) !== norm(p.subnet)) };
+      await this.d.records.putIntent(left);
+    }
+    await this.d.records.deleteIntent(i);
+  }
+
+  /**
+   * The pools `ipam` holds, each against the tsd networks (other than `excluding`) using it; undefined
+   * when the IPAM cannot list (then releases are made blindly, as before).
+   */
+  private async heldPools(ipam: IpamDriver, excluding: string): Promise<Map<string, HeldPool> | undefined> {
+    if (!hasLeaseLister(ipam)) return undefined;
+    const claims = new Map<string, number>();
+    for (const m of await this.networksOfIpam(ipam)) {
+      if (m.id === excluding) continue;
+      for (const p of m.pools) if (p.poolId) claims.set(p.poolId, (claims.get(p.poolId) ?? 0) + 1);
+    }
+    const out = new Map<string, HeldPool>();
+    for (const p of await ipam.listPools()) {
+      const others = claims.get(p.poolId) ?? 0;
+      out.set(p.poolId, { subnet: p.subnet, ours: p.refs > others, exclusive: others === 0 });
+    }
+    return out;
+  }
+
+  private async networksOfIpam(ipam: IpamDriver): Promise<NetworkRecord[]> {
+    const out: NetworkRecord[] = [];
+    for (const n of await this.d.records.listNetworks()) {
+      if (n.configOnly) continue;
+      const d = await this.d.registry.get('IpamDriver', n.ipamDriver).catch(() => undefined);
+      if (d === ipam) out.push(n);
+    }
+    return out;
+  }
+
+  /**
+   * Startup, after the intents: give back what drivers and IPAM hold for tsd's networks that no
+   * record claims — driver endpoints (their veths, published ports) and addresses. Only pools no
+   * other client shares (their references all tsd's networks) are swept, and only networks tsd
+   * has records of, so what a dockerd made through tsd's plugin sockets is never touched.
+   */
+  async sweepUnclaimed(): Promise<{ endpoints: number; addresses: number }> {
+    let endpoints = 0;
+    let addresses = 0;
+    const nets = (await this.d.records.listNetworks()).filter((n) => !n.configOnly);
+    const eps = await this.d.records.allEndpoints();
+    const claimedEps = new Set(eps.map((e) => e.id));
+    for (const n of nets) {
+      const driver = await this.d.registry.get('NetworkDriver', n.driver).catch(() => undefined);
+      if (!driver || !hasEndpointLister(driver)) continue;
+      for (const id of await driver.listEndpoints(n.id)) {
+        if (claimedEps.has(id)) continue;
+        try {
+          if (hasExternalConnectivity(driver)) await driver.revokeExternalConnectivity(n.id, id);
+          await driver.leave(n.id, id);
+          await driver.deleteEndpoint(n.id, id);
+          endpoints++;
+          this.d.log.warn('reconcile: removed a driver endpoint no record claims', { network: n.name, endpoint: id });
+        } catch (e) {
+          this.d.log.error('reconcile: driver endpoint no record claims not removed', { network: n.name, endpoint: id, err: e });
+        }
+      }
+    }
+    const byIpam = new Map<IpamDriver, NetworkRecord[]>();
+    for (const n of nets) {
+      const ipam = await this.d.registry.get('IpamDriver', n.ipamDriver).catch(() => undefined);
+      if (ipam) byIpam.set(ipam, [...(byIpam.get(ipam) ?? []), n]);
+    }
+    for (const [ipam, ns] of byIpam) {
+      if (!hasLeaseLister(ipam)) continue;
+      const refs = new Map<string, number>();
+      const claimed = new Map<string, Set<string>>();
+      const claim = (poolId: string, ip: string) => {
+        if (!poolId || !ip) return;
+        (claimed.get(poolId) ?? claimed.set(poolId, new Set()).get(poolId)!).add(canonicalIp(ipOf(ip)));
+      };
+      const ids = new Set(ns.map((n) => n.id));
+      for (const n of ns) {
+        for (const p of n.pools) {
+          refs.set(p.poolId, (refs.get(p.poolId) ?? 0) + 1);
+          claim(p.poolId, p.gateway);
+          for (const ip of Object.values(p.auxAddresses)) claim(p.poolId, ip);
+        }
+      }
+      for (const e of eps) {
+        if (!ids.has(e.networkId)) continue;
+        claim(e.ipv4PoolId, e.ipv4);
+        claim(e.ipv6PoolId, e.ipv6);
+      }
+      for (const pool of await ipam.listPools()) {
+        if (!refs.has(pool.poolId) || refs.get(pool.poolId) !== pool.refs) continue; // not tsd's alone
+        const mine = claimed.get(pool.poolId) ?? new Set<string>();
+        for (const ip of await ipam.listAddresses(pool.poolId)) {
+          if (mine.has(canonicalIp(ip))) continue;
+          try {
+            await ipam.releaseAddress(pool.poolId, ip);
+            addresses++;
+            this.d.log.warn('reconcile: released an address no record claims', { pool: pool.poolId, address: ip });
+          } catch (e) {
+            this.d.log.error('reconcile: address no record claims not released', { pool: pool.poolId, address: ip, err: e });
+          }
+        }
+      }
+    }
+    return { endpoints, addresses };
   }
 
   private contextual(context: string, e: unknown): Error {

@@ -10,9 +10,11 @@
 //   sandboxes/<id>                              SandboxRecord
 //   names/sandboxes/<name>                      { id }
 //   volumes/<name>                              VolumeRecord
+//   intents/<kind>/<id>                         Intent — an operation under way (core/model/intent.ts)
 
 import { ConflictError, InvalidArgumentError, NotFoundError } from '../errors.js';
 import type { EndpointRecord } from '../model/endpoint.js';
+import type { Intent } from '../model/intent.js';
 import { ID_RE } from '../model/ids.js';
 import type { NetworkRecord } from '../model/network.js';
 import type { SandboxRecord } from '../model/sandbox.js';
@@ -27,7 +29,11 @@ const K = {
   sandbox: (id: string) => `sandboxes/${id}`,
   sandboxName: (name: string) => `names/sandboxes/${name}`,
   volume: (name: string) => `volumes/${name}`,
+  intent: (i: Pick<Intent, 'kind' | 'id'>) => `intents/${i.kind}/${i.id}`,
 };
+
+/** The op that retires an intent in the same commit as the record it led to. */
+const done = (i?: Intent): StoreOp[] => (i ? [{ op: 'delete', key: K.intent(i) }] : []);
 
 type Kind = 'network' | 'sandbox';
 
@@ -99,11 +105,11 @@ export class Records {
     };
   }
 
-  async createNetwork(n: NetworkRecord): Promise<void> {
+  async createNetwork(n: NetworkRecord, intent?: Intent): Promise<void> {
     await this.store
       .commit(
         [{ key: K.networkName(n.name), revision: 0 }, { key: K.network(n.id), revision: 0 }],
-        [{ op: 'put', key: K.network(n.id), value: n }, { op: 'put', key: K.networkName(n.name), value: { id: n.id } }],
+        [{ op: 'put', key: K.network(n.id), value: n }, { op: 'put', key: K.networkName(n.name), value: { id: n.id } }, ...done(intent)],
       )
       .catch(this.nameClash('network', n.name));
   }
@@ -116,25 +122,45 @@ export class Records {
     return (await this.store.get(K.sandboxName(name))) !== undefined;
   }
 
-  async deleteNetwork(n: NetworkRecord): Promise<void> {
-    await this.store.commit([], [{ op: 'delete', key: K.network(n.id) }, { op: 'delete', key: K.networkName(n.name) }]);
+  async deleteNetwork(n: NetworkRecord, intent?: Intent): Promise<void> {
+    await this.store.commit([], [{ op: 'delete', key: K.network(n.id) }, { op: 'delete', key: K.networkName(n.name) }, ...done(intent)]);
   }
 
-  async putEndpoint(ep: EndpointRecord): Promise<void> {
+  async putEndpoint(ep: EndpointRecord, intent?: Intent): Promise<void> {
     await this.store.commit(
       [{ key: K.endpoint(ep.networkId, ep.id), revision: 0 }],
       [
         { op: 'put', key: K.endpoint(ep.networkId, ep.id), value: ep },
         { op: 'put', key: K.sandboxEndpoint(ep.sandboxId, ep.id), value: { networkId: ep.networkId } },
+        ...done(intent),
       ],
     );
   }
 
-  async deleteEndpoint(ep: EndpointRecord): Promise<void> {
+  async deleteEndpoint(ep: EndpointRecord, intent?: Intent): Promise<void> {
     await this.store.commit([], [
       { op: 'delete', key: K.endpoint(ep.networkId, ep.id) },
       { op: 'delete', key: K.sandboxEndpoint(ep.sandboxId, ep.id) },
+      ...done(intent),
     ]);
+  }
+
+  async getEndpoint(networkId: string, endpointId: string): Promise<EndpointRecord | undefined> {
+    return (await this.store.get<EndpointRecord>(K.endpoint(networkId, endpointId)))?.value;
+  }
+
+  // ---- intents: operations under way (see core/model/intent.ts) ----
+
+  async putIntent(i: Intent): Promise<void> {
+    await this.store.put(K.intent(i), i);
+  }
+
+  async deleteIntent(i: Pick<Intent, 'kind' | 'id'>): Promise<void> {
+    await this.store.delete(K.intent(i));
+  }
+
+  async listIntents(): Promise<Intent[]> {
+    return (await this.store.list<Intent>('intents/')).map((e) => e.value);
   }
 
   async createSandbox(s: SandboxRecord): Promise<void> {
@@ -146,8 +172,8 @@ export class Records {
       .catch(this.nameClash('sandbox', s.name));
   }
 
-  async deleteSandbox(s: SandboxRecord): Promise<void> {
-    const ops: StoreOp[] = [{ op: 'delete', key: K.sandbox(s.id) }, { op: 'delete', key: K.sandboxName(s.name) }];
+  async deleteSandbox(s: SandboxRecord, intent?: Intent): Promise<void> {
+    const ops: StoreOp[] = [{ op: 'delete', key: K.sandbox(s.id) }, { op: 'delete', key: K.sandboxName(s.name) }, ...done(intent)];
     for (const e of await this.store.list(`sandbox-endpoints/${s.id}/`)) ops.push({ op: 'delete', key: e.key });
     await this.store.commit([], ops);
   }

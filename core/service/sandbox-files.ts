@@ -142,6 +142,15 @@ export class SandboxFiles {
     this.lastHosts.set(sb.id, text);
   }
 
+  /** Sandbox ids that have a folder (startup sweep: folders no record claims). */
+  listIds(): string[] {
+    try {
+      return fs.readdirSync(this.opts.root);
+    } catch {
+      return [];
+    }
+  }
+
   /** Idempotent. */
   remove(sandboxId: string): void {
     this.lastHosts.delete(sandboxId);

@@ -15,6 +15,7 @@ import { isIp } from '../model/addr.js';
 import { checkFilterKeys, matchLabels, type Filters } from '../model/filters.js';
 import { nameProblem, newId, shortId } from '../model/ids.js';
 import { parseVolumeSpec, type ApiSandbox, type SandboxRecord, type VolumeSpec } from '../model/sandbox.js';
+import type { SandboxRemoveIntent } from '../model/intent.js';
 import { UndoStack } from '../undo.js';
 import type { DnsRegistry, NetnsProvider, SandboxMounts } from './hooks.js';
 import type { LayerService } from './layers.js';
@@ -229,6 +230,9 @@ export class SandboxService {
   /** Disconnect every endpoint (forced), then remove the netns tsd owns, the files, the record. */
   async remove(ref: string): Promise<void> {
     const sb = await this.d.records.findSandbox(ref);
+    // Finished by the startup reconcile if a crash interrupts it (peers.md #34).
+    const intent: SandboxRemoveIntent = { kind: 'sandbox-rm', id: sb.id, created: new Date().toISOString() };
+    await this.d.records.putIntent(intent);
     const errors: unknown[] = [];
     for (const ep of await this.d.records.sandboxEndpoints(sb.id)) {
       try {
@@ -243,9 +247,53 @@ export class SandboxService {
       try { await this.d.netns.remove(sb.netnsPath); } catch (e) { errors.push(new Error(`remove netns ${sb.netnsPath}: ${messageOf(e)}`, { cause: e })); }
     }
     this.d.files.remove(sb.id);
-    await this.d.records.deleteSandbox(sb);
+    await this.d.records.deleteSandbox(sb, intent);
     if (errors.length) this.d.log.warn('sandbox removed with errors', { sandbox: sb.name, err: new MultiError('teardown', errors) });
     this.d.log.info('sandbox removed', { sandbox: sb.name, id: sb.id });
+  }
+
+  /**
+   * Startup, before `reconcile`: finish every sandbox rm a crash interrupted, and remove the
+   * namespaces tsd pinned and the file folders it wrote for sandboxes whose record was never
+   * written (a crash inside create). Idempotent.
+   */
+  async recoverIntents(): Promise<{ finished: number; strayNetns: number; strayFiles: number }> {
+    let finished = 0;
+    for (const i of await this.d.records.listIntents()) {
+      if (i.kind !== 'sandbox-rm') continue;
+      try {
+        if (await this.d.records.findSandbox(i.id).catch(() => undefined)) await this.remove(i.id);
+        else await this.d.records.deleteIntent(i);
+        finished++;
+        this.d.log.warn('reconcile: finished a sandbox rm a crash interrupted', { sandbox: i.id });
+      } catch (e) {
+        this.d.log.error('reconcile: sandbox rm intent kept, its recovery failed', { sandbox: i.id, err: e });
+      }
+    }
+    const sandboxes = await this.d.records.listSandboxes();
+    const claimedNetns = new Set(sandboxes.map((s) => s.netnsPath));
+    let strayNetns = 0;
+    let entries: string[] = [];
+    try { entries = fs.readdirSync(this.d.netnsDir); } catch { /* no dir yet */ }
+    for (const e of entries) {
+      const p = path.join(this.d.netnsDir, e);
+      if (claimedNetns.has(p)) continue;
+      try {
+        await this.d.netns.remove(p);
+        strayNetns++;
+        this.d.log.warn('reconcile: removed a netns no sandbox record claims', { netns: p });
+      } catch (err) {
+        this.d.log.error('reconcile: netns no sandbox record claims not removed', { netns: p, err });
+      }
+    }
+    const ids = new Set(sandboxes.map((s) => s.id));
+    let strayFiles = 0;
+    for (const id of this.d.files.listIds()) {
+      if (ids.has(id)) continue;
+      this.d.files.remove(id);
+      strayFiles++;
+    }
+    return { finished, strayNetns, strayFiles };
   }
 
   /**

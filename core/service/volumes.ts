@@ -96,8 +96,21 @@ export class VolumeService {
 
   async inspect(name: string): Promise<ApiVolume> {
     const e = await this.d.records.getVolume(name);
-    if (!e) throw new NotFoundError(`volume ${name}: no such volume`);
-    return this.toApi(e.record);
+    if (e) return this.toApi(e.record);
+    // Known only to a built-in driver (created by another client of its plugin socket), as ls.
+    for (const driver of this.d.registry.listBuiltins('VolumeDriver')) {
+      const info = await driver.get(name).catch(() => undefined);
+      if (info) return this.toApiWith(this.driverOnlyRecord(driver, info), info, await this.scopeOf(driver));
+    }
+    throw new NotFoundError(`volume ${name}: no such volume`);
+  }
+
+  /** A record-shaped view of a volume tsd has no record of (the driver's own fields). */
+  private driverOnlyRecord(driver: VolumeDriver, info: VolumeInfo): VolumeRecord {
+    return {
+      name: info.name, driver: driver.name, options: info.options ?? {}, labels: info.labels ?? {},
+      created: info.createdAt ?? '', mountedBy: [],
+    };
   }
 
   async list(filters: Filters = new Map()): Promise<{ volumes: ApiVolume[]; warnings: string[] }> {
@@ -110,29 +123,53 @@ export class VolumeService {
       const vs = filters.get(k);
       return !vs || vs.length === 0 || vs.some(pred);
     };
-    const recs = (await this.d.records.listVolumes()).filter(
-      (r) =>
+    // dockerd's `volume ls` merges its store with every driver's own List: a volume another
+    // client (a real dockerd on tsd's plugin socket) created in a built-in driver is listed too,
+    // under the driver's own name. One List call per driver (not one Get per volume).
+    const stored = await this.d.records.listVolumes();
+    const listed = new Map<VolumeDriver, { infos: Map<string, VolumeInfo>; scope: 'local' | 'global' } | undefined>();
+    const listOf = async (driver: VolumeDriver) => {
+      if (!listed.has(driver)) {
+        try {
+          listed.set(driver, { infos: new Map((await driver.list()).map((i) => [i.name, i])), scope: await this.scopeOf(driver) });
+        } catch (e) {
+          warnings.push(`volume driver ${driver.name}: ${messageOf(e)}`);
+          listed.set(driver, undefined);
+        }
+      }
+      return listed.get(driver);
+    };
+    const byRecordDriver = new Map<string, VolumeDriver | undefined>();
+    for (const name of new Set(stored.map((r) => r.driver))) {
+      try {
+        const driver = await this.d.registry.get('VolumeDriver', name);
+        byRecordDriver.set(name, driver);
+        await listOf(driver);
+      } catch (e) {
+        warnings.push(`volume driver ${name}: ${messageOf(e)}`);
+      }
+    }
+    const all: Array<{ rec: VolumeRecord; info: VolumeInfo | undefined; scope: 'local' | 'global' }> = stored.map((rec) => {
+      const drv = byRecordDriver.get(rec.driver);
+      const d = drv && listed.get(drv);
+      return { rec, info: d?.infos.get(rec.name), scope: d?.scope ?? 'local' };
+    });
+    const known = new Set(stored.map((r) => r.name));
+    for (const driver of this.d.registry.listBuiltins('VolumeDriver')) {
+      const d = await listOf(driver);
+      for (const info of d?.infos.values() ?? []) {
+        if (known.has(info.name)) continue;
+        known.add(info.name);
+        all.push({ rec: this.driverOnlyRecord(driver, info), info, scope: d!.scope });
+      }
+    }
+    const volumes = all
+      .filter(({ rec: r }) =>
         any('name', (v) => r.name.includes(v)) &&
         any('driver', (v) => r.driver === v) &&
         matchLabels(r.labels, filters.get('label')) &&
-        any('dangling', (v) => (v === 'true' || v === '1') === (r.mountedBy.length === 0)),
-    );
-    // One List call per driver (not one Get per volume), as dockerd does.
-    const byDriver = new Map<string, { infos: Map<string, VolumeInfo>; scope: 'local' | 'global' } | undefined>();
-    for (const name of new Set(recs.map((r) => r.driver))) {
-      try {
-        const driver = await this.d.registry.get('VolumeDriver', name);
-        const infos = new Map((await driver.list()).map((i) => [i.name, i]));
-        byDriver.set(name, { infos, scope: await this.scopeOf(driver) });
-      } catch (e) {
-        warnings.push(`volume driver ${name}: ${messageOf(e)}`);
-        byDriver.set(name, undefined);
-      }
-    }
-    const volumes = recs.map((r) => {
-      const d = byDriver.get(r.driver);
-      return this.toApiWith(r, d?.infos.get(r.name), d?.scope ?? 'local');
-    });
+        any('dangling', (v) => (v === 'true' || v === '1') === (r.mountedBy.length === 0)))
+      .map(({ rec, info, scope }) => this.toApiWith(rec, info, scope));
     return { volumes: volumes.sort((a, b) => a.Name.localeCompare(b.Name)), warnings };
   }
 
@@ -140,6 +177,13 @@ export class VolumeService {
     await this.lock.run(name, async () => {
       const e = await this.d.records.getVolume(name);
       if (!e) {
+        // Listed from a built-in driver only (see list): removed through that driver.
+        for (const driver of this.d.registry.listBuiltins('VolumeDriver')) {
+          if (!(await driver.get(name).catch(() => undefined))) continue;
+          await driver.remove(name, opts.force ? { force: true } : undefined);
+          this.d.log.info('volume removed (known only to its driver)', { volume: name, driver: driver.name });
+          return;
+        }
         if (opts.force) return; // docker volume rm -f ignores a missing volume
         throw new NotFoundError(`volume ${name}: no such volume`);
       }

@@ -12,6 +12,7 @@ import {
   BUSYBOX_IMAGE, PLUGIN_DIR, claimPluginDir, dockerPreconditions, hostLeaks, importBusybox, makeTempRoot, mountsUnder,
   pluginCall, removeBusyboxTar, snapshotHost, startDockerd, startTsd, type Dockerd, type HostSnapshot, type TsdProc,
 } from './harness.js';
+import { TSCTL } from '../daemon/tsd-child.js';
 
 interface FindmntFs { target: string; source: string; fstype: string; options: string }
 
@@ -29,8 +30,7 @@ describe('docker: dockerd uses tsd-local over the VolumeDriver protocol', functi
   let tsd: TsdProc | undefined;
   let dockerd: Dockerd | undefined;
   const docker = (...args: string[]) => dockerd!.docker(args);
-  // What tsd-local holds, asked on its own plugin socket. (tsd's API lists only volumes created
-  // through the API, not those dockerd created over the plugin protocol: see the report.)
+  // What tsd-local holds, asked on its own plugin socket.
   const localSock = path.join(PLUGIN_DIR, 'tsd-local.sock');
   const tsdVolumes = async () => {
     const r = await pluginCall<{ Volumes: Array<{ Name: string }>; Err?: string }>(localSock, 'VolumeDriver.List');
@@ -41,6 +41,12 @@ describe('docker: dockerd uses tsd-local over the VolumeDriver protocol', functi
     const r = await pluginCall<{ Volume: { Status: { refCount: number } }; Err?: string }>(localSock, 'VolumeDriver.Get', { Name: name });
     assert.equal(r.status, 200, r.body.Err);
     return r.body.Volume.Status.refCount;
+  };
+  // tsd's own API (tsctl volume ls) merges tsd-local's List with its records, as dockerd does.
+  const tsctlVolumes = async () => {
+    const r = await execa(TSCTL, ['volume', 'ls', '--format', '{{.Name}} {{.Driver}}'], { env: { TSD_HOST: `unix://${tsd!.apiSocket}` }, reject: false });
+    assert.equal(r.exitCode, 0, r.stderr);
+    return r.stdout.split('\n').filter(Boolean).sort();
   };
   const volData = (name: string) => path.join(tsd!.dataRoot, 'drivers', 'tsd-local', name);
 
@@ -79,6 +85,7 @@ describe('docker: dockerd uses tsd-local over the VolumeDriver protocol', functi
     const insp = JSON.parse((await docker('volume', 'inspect', 'tsdtest-v1')).out) as Array<{ Driver: string; Name: string; Scope: string }>;
     assert.deepEqual([insp[0]!.Name, insp[0]!.Driver, insp[0]!.Scope], ['tsdtest-v1', 'tsd-local', 'local']);
     assert.deepEqual(await tsdVolumes(), ['tsdtest-v1'], 'tsd holds the volume dockerd created');
+    assert.deepEqual(await tsctlVolumes(), ['tsdtest-v1 tsd-local'], 'tsctl volume ls lists the volume dockerd created');
 
     const w = await docker('run', '--name', 'tsdtest-writer', '-v', 'tsdtest-v1:/data', '--volume-driver', 'tsd-local', BUSYBOX_IMAGE,
       'sh', '-c', 'echo hello-from-writer > /data/msg');
@@ -102,6 +109,7 @@ describe('docker: dockerd uses tsd-local over the VolumeDriver protocol', functi
     assert.equal(rm.code, 0, rm.err);
     assert.equal((await docker('volume', 'ls', '-q')).out.trim(), '');
     assert.deepEqual(await tsdVolumes(), [], 'tsd\'s store holds nothing');
+    assert.deepEqual(await tsctlVolumes(), [], 'tsctl volume ls shows it gone');
     assert.equal(fs.existsSync(volData('tsdtest-v1')), false, 'the volume dir is gone');
     assert.deepEqual(mountsUnder(tsd!.dataRoot), []);
   });

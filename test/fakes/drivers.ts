@@ -15,22 +15,28 @@ export class FakeNetworkDriver implements NetworkDriver {
   readonly networks = new Map<string, CreateNetworkRequest>();
   readonly endpoints = new Map<string, CreateEndpointRequest>();
   failOn = new Set<string>();
+  /** Calls that never return (a daemon killed in the middle of them). */
+  hangOn = new Set<string>();
   constructor(readonly name = 'fake') {}
+  private async maybeHang(m: string): Promise<void> {
+    if (this.hangOn.has(m)) await new Promise(() => undefined);
+  }
   private maybeFail(m: string): void {
     this.calls.push(m);
     if (this.failOn.has(m)) throw new InternalError(`${m} failed (injected)`);
   }
   async getCapabilities() { return { scope: 'local' as const, connectivityScope: 'local' as const }; }
-  async createNetwork(req: CreateNetworkRequest) { this.maybeFail('createNetwork'); this.networks.set(req.networkId, req); }
-  async deleteNetwork(id: string) { this.maybeFail('deleteNetwork'); this.networks.delete(id); }
+  async createNetwork(req: CreateNetworkRequest) { this.maybeFail('createNetwork'); this.networks.set(req.networkId, req); await this.maybeHang('createNetwork'); }
+  async deleteNetwork(id: string) { this.maybeFail('deleteNetwork'); await this.maybeHang('deleteNetwork'); this.networks.delete(id); }
+  async listEndpoints(networkId: string) { return [...this.endpoints].filter(([, r]) => r.networkId === networkId).map(([id]) => id); }
   async createEndpoint(req: CreateEndpointRequest) {
     this.maybeFail('createEndpoint');
     this.endpoints.set(req.endpointId, req);
     return req.interface.macAddress ? undefined : { macAddress: '02:42:00:00:00:' + (this.endpoints.size % 256).toString(16).padStart(2, '0') };
   }
   async deleteEndpoint(_n: string, ep: string) { this.maybeFail('deleteEndpoint'); this.endpoints.delete(ep); }
-  async join(_req: JoinRequest) { this.maybeFail('join'); return { interfaceName: { srcName: 'veth-fake', dstPrefix: 'eth' }, gateway: '10.0.0.1' }; }
-  async leave() { this.maybeFail('leave'); }
+  async join(_req: JoinRequest) { this.maybeFail('join'); await this.maybeHang('join'); return { interfaceName: { srcName: 'veth-fake', dstPrefix: 'eth' }, gateway: '10.0.0.1' }; }
+  async leave() { this.maybeFail('leave'); await this.maybeHang('leave'); }
 }
 
 function v4ToInt(ip: string): number { return ip.split('.').reduce((a, o) => a * 256 + Number(o), 0); }
@@ -75,6 +81,8 @@ export class FakeIpam implements IpamDriver {
     if (!p) throw new NotFoundError(`pool ${poolId} not found`);
     p.used.delete(v4ToInt(address) - p.base);
   }
+  async listPools() { return [...this.pools].map(([poolId, p]) => ({ poolId, subnet: poolId, refs: p.refs })); }
+  async listAddresses(poolId: string) { const p = this.pools.get(poolId); return p ? [...p.used].map((n) => intToV4(p.base + n)) : []; }
   /** Addresses still reserved across all pools (leak check). */
   reserved(): number { let n = 0; for (const p of this.pools.values()) n += p.used.size; return n; }
 }

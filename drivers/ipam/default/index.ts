@@ -16,6 +16,7 @@ import {
   type AddressSpaces,
   type IpamCapabilities,
   type IpamDriver,
+  type IpamLeaseLister,
   type RequestAddressRequest,
   type RequestAddressResponse,
   type RequestPoolRequest,
@@ -24,7 +25,7 @@ import {
 import { ConflictError, InvalidArgumentError, NotFoundError, UnavailableError } from '../../../core/errors.js';
 import type { Store, StoreCompare, StoreOp } from '../../../core/store/store.js';
 import { AddressAllocator, type PoolRecord } from './address-allocator.js';
-import { bitsOf, containsCidr, familyName, formatCidr, overlaps, parseCidr, parseIp, type Cidr, type Family } from './ip.js';
+import { bitsOf, containsCidr, familyName, formatCidr, formatIp, overlaps, parseCidr, parseIp, type Cidr, type Family } from './ip.js';
 import { GLOBAL_SPACE, LOCAL_SPACE, SPACES, keys, parsePoolId, poolIdOf, poolKeyOf } from './pool-id.js';
 
 export const DEFAULT_IPAM_NAME = 'tsd-ipam';
@@ -99,7 +100,7 @@ function compileSpecs(field: string, specs: readonly DefaultPoolSpec[], family: 
 
 const MAX_POOL_ATTEMPTS = 100;
 
-export class DefaultIpamDriver implements IpamDriver {
+export class DefaultIpamDriver implements IpamDriver, IpamLeaseLister {
   readonly name = DEFAULT_IPAM_NAME;
   private readonly allocators = new Map<string, AddressAllocator>();
   private readonly v4Local: CandidateBlock[];
@@ -291,6 +292,26 @@ export class DefaultIpamDriver implements IpamDriver {
     // Accept "ip/len" as well: callers sometimes hand back what requestAddress returned.
     const plain = address.includes('/') ? address.slice(0, address.indexOf('/')) : address;
     await alloc.submit({ kind: 'release', ip: parseIp(plain, 'address') });
+  }
+
+  async listPools(): Promise<Array<{ poolId: string; subnet: string; refs: number }>> {
+    return (await this.store.list<PoolRecord>('pools/')).map((e) => ({ poolId: e.value.id, subnet: e.value.subnet, refs: e.value.refs }));
+  }
+
+  /** Read from the stored bitmap blocks (what is durable), not from an allocator's cache. */
+  async listAddresses(poolId: string): Promise<string[]> {
+    const { space, subnet } = parsePoolId(poolId);
+    const key = poolKeyOf(space, subnet);
+    const out: string[] = [];
+    const blocks = `${keys.addrPrefix(key)}b/`;
+    for (const e of await this.store.list<{ bits: string }>(blocks)) {
+      const index = BigInt(e.key.slice(e.key.lastIndexOf('/') + 1));
+      const bits = Buffer.from(e.value.bits, 'base64');
+      for (let i = 0; i < bits.length * 8; i++) {
+        if (bits[i >> 3]! & (1 << (i & 7))) out.push(formatIp(subnet.family, subnet.network + index * 1024n + BigInt(i)));
+      }
+    }
+    return out;
   }
 }
 

@@ -14,7 +14,7 @@
 import { ConflictError, ForbiddenError, InvalidArgumentError, NotFoundError, UnavailableError, messageOf, withContext } from '../../../core/errors.js';
 import type { DriverContext } from '../../../core/driver/context.js';
 import type {
-  CreateEndpointRequest, CreateNetworkRequest, EndpointInfoProvider, EndpointInterface, EndpointOptions, ExternalConnectivity,
+  CreateEndpointRequest, CreateNetworkRequest, EndpointInfoProvider, EndpointInterface, EndpointLister, EndpointOptions, ExternalConnectivity,
   FirewallReloadReport, FirewallRuleOwner, JoinRequest, JoinResponse, NetworkDriver, NetworkDriverCapabilities,
 } from '../../../core/driver/network-driver.js';
 import type { FirewallNetwork, PortMapping } from '../../../core/kernel/firewall/types.js';
@@ -68,7 +68,7 @@ export interface BridgeEndpointState {
   ports: PortMapping[];
 }
 
-export type BridgeDriver = NetworkDriver & ExternalConnectivity & EndpointInfoProvider & FirewallRuleOwner & {
+export type BridgeDriver = NetworkDriver & ExternalConnectivity & EndpointInfoProvider & EndpointLister & FirewallRuleOwner & {
   /** Startup reconcile: restore claimed bridges/addresses/rules, remove tsd links nobody claims. */
   restore(): Promise<{ bridgesRestored: number; linksRemoved: number }>;
 };
@@ -484,6 +484,10 @@ export function createBridgeDriver(ctx: DriverContext): BridgeDriver {
         'com.docker.network.portmap': ep.ports.map((m) => ({ Proto: m.proto, IP: m.containerIp, Port: m.containerPort, HostIP: m.hostIp ?? '', HostPort: m.hostPort })),
         veth: ep.veth,
       };
+    },
+    async listEndpoints(networkId) {
+      await ready();
+      return [...(epsOf.get(networkId) ?? [])];
     },
     restore,
     reloadFirewall,

@@ -17,9 +17,15 @@ export function harness() {
   const log = createMemoryLogger('debug');
   const hostResolv = path.join(root, 'host-resolv.conf');
   fs.writeFileSync(hostResolv, 'nameserver 127.0.0.53\nnameserver 192.0.2.53\n');
-  const services = createServices({
+  const make = () => createServices({
     store, registry: fakes.registry, netns: fileNetns, sandboxNetworking, dns, log,
     dataRoot: path.join(root, 'data'), execRoot: path.join(root, 'run'), embeddedDns: false, hostResolvConf: hostResolv,
   });
-  return { ...services, ...fakes, store, dns, sandboxNetworking, log, root, cleanup: () => fs.rmSync(root, { recursive: true, force: true }) };
+  const services = make();
+  return {
+    ...services, ...fakes, store, dns, sandboxNetworking, log, root,
+    /** A new daemon over the same store and drivers (the old one is abandoned, as after kill -9). */
+    restart: make,
+    cleanup: () => fs.rmSync(root, { recursive: true, force: true }),
+  };
 }

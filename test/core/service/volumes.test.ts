@@ -42,4 +42,20 @@ describe('VolumeService', () => {
     assert.deepEqual((await h.volumes.prune(parseFilters('{"all":["true"]}'))).deleted, ['keep']);
     assert.deepEqual(await names(''), ['used']);
   });
+
+  it('ls and inspect include volumes only the driver knows (made by another client of its socket), as dockerd merges List; rm removes them', async () => {
+    await h.volumes.create({ name: 'mine' });
+    await h.vol.create('from-dockerd', {});
+    const { volumes, warnings } = await h.volumes.list();
+    assert.deepEqual(warnings, []);
+    assert.deepEqual(volumes.map((v) => [v.Name, v.Driver]), [['from-dockerd', 'fake-local'], ['mine', 'local']]);
+    assert.equal(volumes[0]!.Mountpoint, '/fake/volumes/from-dockerd');
+    const names = async (f: string) => (await h.volumes.list(parseFilters(f))).volumes.map((v) => v.Name);
+    assert.deepEqual(await names('{"driver":["fake-local"]}'), ['from-dockerd']);
+    assert.deepEqual(await names('{"name":["dockerd"]}'), ['from-dockerd']);
+    assert.equal((await h.volumes.inspect('from-dockerd')).Driver, 'fake-local');
+    await h.volumes.remove('from-dockerd');
+    assert.equal(h.vol.volumes.has('from-dockerd'), false);
+    assert.deepEqual(await names('{}'), ['mine']);
+  });
 });

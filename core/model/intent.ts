@@ -1,0 +1,56 @@
+// core/model/intent.ts — what a multi-step operation is about to do, stored before its first
+// driver or kernel step and deleted in the same commit as its final record. After a crash, every
+// intent still stored names an operation that did not finish: startup reconcile rolls it back
+// (connect, network create) or finishes it (disconnect, network rm, sandbox rm).
+
+import type { StoredIpamPool } from './network.js';
+
+export interface ConnectIntent {
+  kind: 'connect';
+  /** The endpoint id the driver is told. */
+  id: string;
+  networkId: string;
+  sandboxId: string;
+  /** Interface name planned inside the sandbox (removed on rollback unless a record holds it). */
+  ifname: string;
+  created: string;
+}
+
+export interface DisconnectIntent {
+  kind: 'disconnect';
+  /** The endpoint id. */
+  id: string;
+  networkId: string;
+  sandboxId: string;
+  created: string;
+}
+
+export interface NetworkCreateIntent {
+  kind: 'network-create';
+  /** The network id. */
+  id: string;
+  name: string;
+  driver: string;
+  ipamDriver: string;
+  /** Subnets asked for ("" = the IPAM's choice), so a pool taken just before a crash is found. */
+  subnets: string[];
+  /** Pools taken so far (written before the driver is called). */
+  pools: StoredIpamPool[];
+  created: string;
+}
+
+export interface NetworkRemoveIntent {
+  kind: 'network-rm';
+  /** The network id. */
+  id: string;
+  created: string;
+}
+
+export interface SandboxRemoveIntent {
+  kind: 'sandbox-rm';
+  /** The sandbox id. */
+  id: string;
+  created: string;
+}
+
+export type Intent = ConnectIntent | DisconnectIntent | NetworkCreateIntent | NetworkRemoveIntent | SandboxRemoveIntent;
