@@ -60,16 +60,29 @@ interface NetworkTable {
   readonly id: string;
   internal: boolean;
   upstreams: readonly string[] | undefined;
-  /** wire key → endpoints answering that name */
-  readonly names: Map<string, Set<Endpoint>>;
+  /** wire key → endpoints answering that name, with their answers cached */
+  readonly names: Map<string, NameEntry>;
   /** reverse wire key → endpoints (first one answers) */
   readonly ptr: Map<string, Set<Endpoint>>;
   /** sandboxId → endpoint */
   readonly endpoints: Map<string, Endpoint>;
 }
 
+/**
+ * The endpoints answering one name on one network, plus the A / AAAA answers built from them on
+ * first use and dropped (O(1)) whenever the set changes: a lookup on a hot name allocates nothing
+ * unless it must shuffle several addresses.
+ */
+interface NameEntry {
+  readonly eps: Set<Endpoint>;
+  a: LocalAnswer | undefined;
+  aaaa: LocalAnswer | undefined;
+}
+
 interface SandboxView {
   readonly networks: Set<NetworkTable>;
+  /** the same networks as an array (iterated per query without an iterator object) */
+  list: NetworkTable[];
   upstreams: readonly string[] | undefined;
 }
 
@@ -172,6 +185,34 @@ function shuffleInPlace<T>(a: T[]): T[] {
   return a;
 }
 
+function addName(m: Map<string, NameEntry>, k: string, e: Endpoint): void {
+  const n = m.get(k);
+  if (n) {
+    n.eps.add(e);
+    n.a = n.aaaa = undefined;
+  } else {
+    m.set(k, { eps: new Set([e]), a: undefined, aaaa: undefined });
+  }
+}
+
+function deleteName(m: Map<string, NameEntry>, k: string, e: Endpoint): void {
+  const n = m.get(k);
+  if (!n) return;
+  n.eps.delete(e);
+  n.a = n.aaaa = undefined;
+  if (n.eps.size === 0) m.delete(k);
+}
+
+/** The A or AAAA answer of one name on one network (NODATA when no endpoint has that family). */
+function answerOf(n: NameEntry, qtype: number): LocalAnswer {
+  const rdata: Buffer[] = [];
+  for (const e of n.eps) {
+    const r = qtype === TYPE_A ? e.a : e.aaaa;
+    if (r) rdata.push(r);
+  }
+  return rdata.length ? Object.freeze<LocalAnswer>({ kind: 'records', rdata }) : NODATA;
+}
+
 function addTo<K, V>(m: Map<K, Set<V>>, k: K, v: V): void {
   const s = m.get(k);
   if (s) s.add(v);
@@ -250,14 +291,17 @@ export class DnsRecords {
 
     this.removeEndpoint(ep.networkId, ep.sandboxId);
     t.endpoints.set(ep.sandboxId, endpoint);
-    for (const k of endpoint.keys) addTo(t.names, k, endpoint);
+    for (const k of endpoint.keys) addName(t.names, k, endpoint);
     for (const k of endpoint.ptrKeys) addTo(t.ptr, k, endpoint);
     let view = this.sandboxes.get(ep.sandboxId);
     if (!view) {
-      view = { networks: new Set(), upstreams: this.pendingUpstreams.get(ep.sandboxId) };
+      view = { networks: new Set(), list: [], upstreams: this.pendingUpstreams.get(ep.sandboxId) };
       this.sandboxes.set(ep.sandboxId, view);
     }
-    view.networks.add(t);
+    if (!view.networks.has(t)) {
+      view.networks.add(t);
+      view.list = [...view.networks];
+    }
   }
 
   /** Forget a sandbox's names on a network; NXDOMAIN from the next query on. Idempotent. */
@@ -266,11 +310,12 @@ export class DnsRecords {
     const endpoint = t?.endpoints.get(sandboxId);
     if (!t || !endpoint) return;
     t.endpoints.delete(sandboxId);
-    for (const k of endpoint.keys) deleteFrom(t.names, k, endpoint);
+    for (const k of endpoint.keys) deleteName(t.names, k, endpoint);
     for (const k of endpoint.ptrKeys) deleteFrom(t.ptr, k, endpoint);
     const view = this.sandboxes.get(sandboxId);
     if (view) {
       view.networks.delete(t);
+      view.list = [...view.networks];
       if (view.networks.size === 0) {
         if (view.upstreams) this.pendingUpstreams.set(sandboxId, view.upstreams);
         this.sandboxes.delete(sandboxId);
@@ -312,25 +357,34 @@ export class DnsRecords {
   lookup(sandboxId: string, key: string, qtype: number): LocalAnswer {
     const view = this.sandboxes.get(sandboxId);
     if (!view) return UNKNOWN;
+    const nets = view.list;
     if (qtype === TYPE_PTR) {
-      for (const t of view.networks) {
-        const s = t.ptr.get(key);
+      for (let i = 0; i < nets.length; i++) {
+        const s = nets[i]!.ptr.get(key);
         if (s) for (const e of s) return { kind: 'records', rdata: [e.ptrTarget] };
       }
       // Fall through: a reverse name can still be a (weird) alias, treated like any name below.
     }
+    const family = qtype === TYPE_A || qtype === TYPE_AAAA;
+    if (nets.length === 1) {
+      // The common case: one network, one cached answer per name and family.
+      const n = nets[0]!.names.get(key);
+      if (!n) return UNKNOWN;
+      if (!family) return NODATA;
+      const a = qtype === TYPE_A ? (n.a ??= answerOf(n, TYPE_A)) : (n.aaaa ??= answerOf(n, TYPE_AAAA));
+      return a.kind === 'records' && a.rdata.length > 1 ? { kind: 'records', rdata: shuffleInPlace(a.rdata.slice()) } : a;
+    }
     let known = false;
     let out: Buffer[] | undefined;
-    for (const t of view.networks) {
-      const s = t.names.get(key);
-      if (!s) continue;
+    for (let i = 0; i < nets.length; i++) {
+      const n = nets[i]!.names.get(key);
+      if (!n) continue;
       known = true;
-      for (const e of s) {
-        const r = qtype === TYPE_A ? e.a : qtype === TYPE_AAAA ? e.aaaa : undefined;
-        if (!r) continue;
-        if (out) out.push(r);
-        else out = [r];
-      }
+      if (!family) continue;
+      const a = qtype === TYPE_A ? (n.a ??= answerOf(n, TYPE_A)) : (n.aaaa ??= answerOf(n, TYPE_AAAA));
+      if (a.kind !== 'records') continue;
+      if (out) out.push(...a.rdata);
+      else out = a.rdata.slice();
     }
     if (out) return { kind: 'records', rdata: out.length > 1 ? shuffleInPlace(out) : out };
     return known ? NODATA : UNKNOWN;

@@ -65,7 +65,11 @@ export interface QueryEvent {
 const queryChannel = diagnostics.channel('tsd:dns:query');
 
 type Reply = (b: Buffer) => void;
+/** A query that is not local: where it goes and how its answer must look. */
+interface Forward { q: Query; list: readonly string[]; type: number; maxSize: number }
 const EMPTY = Buffer.alloc(0);
+const NO_RDATA: readonly Buffer[] = [];
+const UNKNOWN: LocalAnswer = { kind: 'unknown' };
 const UDP_BUFFER = 4 << 20;
 
 interface Attached {
@@ -192,7 +196,15 @@ export class DnsServer {
     } catch { /* not fatal: the kernel's default stays */ }
     sock.on('error', (e) => this.log?.warn('dns udp socket error', { sandbox: sandboxId, error: e }));
     sock.on('message', (msg, rinfo) => {
-      this.handle(sandboxId, msg, false, (b) => sock.send(b, rinfo.port, rinfo.address));
+      // Local answers (the hot path) are built and sent synchronously: no closure, no promise.
+      const r = this.answerSafe(sandboxId, msg, false);
+      if (r === undefined) return;
+      if (r instanceof Uint8Array) {
+        try { sock.send(r, rinfo.port, rinfo.address); } catch { /* socket closed under us */ }
+        return;
+      }
+      const { port, address } = rinfo;
+      this.forward(sandboxId, msg, false, r, (b) => sock.send(b, port, address));
     });
   }
 
@@ -234,7 +246,12 @@ export class DnsServer {
           const frame = Buffer.from(buf.subarray(p + 2, p + 2 + n));
           p += 2 + n;
           waiting++;
-          this.handle(sandboxId, frame, true, reply);
+          // Exactly one reply per frame: a dropped frame still releases its pipeline slot (an
+          // empty reply is not written).
+          const r = this.answerSafe(sandboxId, frame, true);
+          if (r === undefined) reply(EMPTY);
+          else if (r instanceof Uint8Array) reply(r);
+          else this.forward(sandboxId, frame, true, r, reply);
         }
         buf = p === buf.length ? Buffer.alloc(0) : buf.subarray(p);
         if (waiting >= this.depth) c.pause();
@@ -242,35 +259,30 @@ export class DnsServer {
     });
   }
 
-  /** Answer one query. Never throws; every path either replies once or drops the packet. */
-  private handle(sandboxId: string, msg: Buffer, tcp: boolean, reply: Reply): void {
-    let replied = false;
-    const once: Reply = (b) => {
-      if (replied) return;
-      replied = true;
-      try { reply(b); } catch { /* socket closed under us */ }
-    };
+  /**
+   * Answer one query locally: the reply, undefined to drop the packet, or what to forward.
+   * Never throws.
+   */
+  private answerSafe(sandboxId: string, msg: Buffer, tcp: boolean): Buffer | Forward | undefined {
     try {
-      // A dropped TCP frame still releases its pipeline slot (an empty reply is not written).
-      if (this.answer(sandboxId, msg, tcp, once) === 'dropped' && tcp) once(EMPTY);
+      return this.answer(sandboxId, msg, tcp);
     } catch (e) {
       // A bug, not input: keep serving, report once per occurrence.
       this.log?.error('dns answer failed', { sandbox: sandboxId, error: e });
-      if (msg.length >= 12) once(buildError(msg.readUInt16BE(0), msg[2]!, RCODE.SERVFAIL, undefined));
+      return msg.length >= 12 ? buildError(msg.readUInt16BE(0), msg[2]!, RCODE.SERVFAIL, undefined) : undefined;
     }
   }
 
-  private answer(sandboxId: string, msg: Buffer, tcp: boolean, reply: Reply): 'dropped' | undefined {
+  private answer(sandboxId: string, msg: Buffer, tcp: boolean): Buffer | Forward | undefined {
     const r = parseQuery(msg);
-    if (r.kind === 'drop') return 'dropped';
+    if (r.kind === 'drop') return undefined;
     if (r.kind === 'error') {
-      reply(buildError(r.id, r.flags1, r.rcode, r.question));
       this.publish(sandboxId, tcp, undefined, r.rcode, 'error');
-      return;
+      return buildError(r.id, r.flags1, r.rcode, r.question);
     }
     const q = r.query;
     const maxSize = tcp ? MAX_TCP_SIZE : Math.min(q.udpSize, 4096);
-    let local: LocalAnswer = { kind: 'unknown' };
+    let local: LocalAnswer = UNKNOWN;
     let type = q.qtype;
     if (q.qclass === CLASS_IN || q.qclass === CLASS_ANY) {
       if (q.qtype === TYPE_ANY) {
@@ -285,14 +297,12 @@ export class DnsServer {
       }
     }
     if (local.kind === 'records') {
-      reply(buildAnswer(q, { rcode: RCODE.NOERROR, type, rdata: local.rdata, ttl: this.ttl, maxSize }));
       this.publish(sandboxId, tcp, q, RCODE.NOERROR, 'local');
-      return;
+      return buildAnswer(q, { rcode: RCODE.NOERROR, type, rdata: local.rdata, ttl: this.ttl, maxSize });
     }
     if (local.kind === 'nodata') {
-      reply(buildAnswer(q, { rcode: RCODE.NOERROR, type, rdata: [], ttl: this.ttl, maxSize }));
       this.publish(sandboxId, tcp, q, RCODE.NOERROR, 'local');
-      return;
+      return buildAnswer(q, { rcode: RCODE.NOERROR, type, rdata: NO_RDATA, ttl: this.ttl, maxSize });
     }
     const ups = this.records.upstreamsFor(sandboxId);
     const list = ups === undefined ? undefined : ups.length ? ups : this.defaultUpstreams();
@@ -300,22 +310,28 @@ export class DnsServer {
       // Internal network (or nowhere to forward): the name does not exist for this sandbox.
       // A socket whose sandbox is on no network at all has nothing to serve: REFUSED.
       const rcode = this.records.knows(sandboxId) ? RCODE.NXDOMAIN : RCODE.REFUSED;
-      reply(buildAnswer(q, { rcode, type, rdata: [], ttl: this.ttl, maxSize }));
       this.publish(sandboxId, tcp, q, rcode, 'local');
-      return;
+      return buildAnswer(q, { rcode, type, rdata: NO_RDATA, ttl: this.ttl, maxSize });
     }
-    this.forwarder.forward(msg, list, { tcp }).then(
+    return { q, list, type, maxSize };
+  }
+
+  /** Hand a query to the upstreams; `reply` is called exactly once (errors in it are swallowed). */
+  private forward(sandboxId: string, msg: Buffer, tcp: boolean, f: Forward, reply: Reply): void {
+    const { q, type, maxSize } = f;
+    const send = (b: Buffer) => { try { reply(b); } catch { /* socket closed under us */ } };
+    this.forwarder.forward(msg, f.list, { tcp }).then(
       (res) => {
         if (res.kind === 'answer') {
           const p = res.packet;
-          reply(!tcp && p.length > maxSize ? truncatedCopy(p, q) : p);
+          send(!tcp && p.length > maxSize ? truncatedCopy(p, q) : p);
           this.publish(sandboxId, tcp, q, p[3]! & 0x0f, 'forward');
         } else {
-          reply(buildAnswer(q, { rcode: RCODE.SERVFAIL, type, rdata: [], ttl: this.ttl, maxSize }));
+          send(buildAnswer(q, { rcode: RCODE.SERVFAIL, type, rdata: NO_RDATA, ttl: this.ttl, maxSize }));
           this.publish(sandboxId, tcp, q, RCODE.SERVFAIL, 'forward');
         }
       },
-      () => reply(buildAnswer(q, { rcode: RCODE.SERVFAIL, type, rdata: [], ttl: this.ttl, maxSize })),
+      () => send(buildAnswer(q, { rcode: RCODE.SERVFAIL, type, rdata: NO_RDATA, ttl: this.ttl, maxSize })),
     );
   }
 
