@@ -46,6 +46,8 @@ export interface NetworkDnsOptions {
 /** One registered endpoint with its answers precomputed in wire form. */
 interface Endpoint {
   readonly sandboxId: string;
+  /** what addEndpoint was given (replayed by snapshot()) */
+  readonly src: EndpointDns;
   readonly keys: readonly string[];
   readonly ptrKeys: readonly string[];
   /** 4-byte A rdata, or undefined. */
@@ -226,8 +228,57 @@ function deleteFrom<K, V>(m: Map<K, Set<V>>, k: K, v: V): void {
   if (s.size === 0) m.delete(k);
 }
 
+/**
+ * One change to the tables, as the call that made it: replaying the same changes in the same
+ * order on another DnsRecords (a replica on a worker thread) gives the same tables.
+ */
+export type RecordsChange =
+  | { op: 'addNetwork'; networkId: string; opts: NetworkDnsOptions }
+  | { op: 'removeNetwork'; networkId: string }
+  | { op: 'addEndpoint'; ep: EndpointDns }
+  | { op: 'removeEndpoint'; networkId: string; sandboxId: string }
+  | { op: 'setSandboxUpstreams'; sandboxId: string; servers: readonly string[] | undefined }
+  | { op: 'removeSandbox'; sandboxId: string };
+
 /** The embedded resolver's record tables; see the header for the contract. */
 export class DnsRecords {
+  private readonly watchers = new Set<(c: RecordsChange) => void>();
+
+  /**
+   * Call `fn` after every successful change (synchronously, inside the changing call). Returns
+   * the unsubscribe function. Used to keep replicas (core/dns/udp-worker.ts) in step.
+   */
+  watch(fn: (c: RecordsChange) => void): () => void {
+    this.watchers.add(fn);
+    return () => this.watchers.delete(fn);
+  }
+
+  private changed(c: RecordsChange): void {
+    for (const w of this.watchers) w(c);
+  }
+
+  /** The changes that rebuild these tables from empty (for a new replica). */
+  snapshot(): RecordsChange[] {
+    const out: RecordsChange[] = [];
+    for (const t of this.networks.values()) out.push({ op: 'addNetwork', networkId: t.id, opts: { internal: t.internal, upstreams: t.upstreams } });
+    for (const t of this.networks.values()) for (const e of t.endpoints.values()) out.push({ op: 'addEndpoint', ep: { ...e.src, networkId: t.id } });
+    for (const [sandboxId, servers] of this.pendingUpstreams) out.push({ op: 'setSandboxUpstreams', sandboxId, servers });
+    for (const [sandboxId, v] of this.sandboxes) if (v.upstreams && !this.pendingUpstreams.has(sandboxId)) out.push({ op: 'setSandboxUpstreams', sandboxId, servers: v.upstreams });
+    return out;
+  }
+
+  /** Apply one change (from watch() or snapshot() of another instance). */
+  apply(c: RecordsChange): void {
+    switch (c.op) {
+      case 'addNetwork': return this.addNetwork(c.networkId, c.opts);
+      case 'removeNetwork': return this.removeNetwork(c.networkId);
+      case 'addEndpoint': return this.addEndpoint(c.ep);
+      case 'removeEndpoint': return this.removeEndpoint(c.networkId, c.sandboxId);
+      case 'setSandboxUpstreams': return this.setSandboxUpstreams(c.sandboxId, c.servers);
+      case 'removeSandbox': return this.removeSandbox(c.sandboxId);
+    }
+  }
+
   private readonly networks = new Map<string, NetworkTable>();
   private readonly sandboxes = new Map<string, SandboxView>();
   /** sandboxes that asked for upstreams before joining a network */
@@ -241,16 +292,17 @@ export class DnsRecords {
     if (t) {
       t.internal = !!opts.internal;
       t.upstreams = opts.upstreams ? [...opts.upstreams] : undefined;
-      return;
+    } else {
+      this.networks.set(networkId, {
+        id: networkId,
+        internal: !!opts.internal,
+        upstreams: opts.upstreams ? [...opts.upstreams] : undefined,
+        names: new Map(),
+        ptr: new Map(),
+        endpoints: new Map(),
+      });
     }
-    this.networks.set(networkId, {
-      id: networkId,
-      internal: !!opts.internal,
-      upstreams: opts.upstreams ? [...opts.upstreams] : undefined,
-      names: new Map(),
-      ptr: new Map(),
-      endpoints: new Map(),
-    });
+    if (this.watchers.size) this.changed({ op: 'addNetwork', networkId, opts: { internal: !!opts.internal, upstreams: opts.upstreams ? [...opts.upstreams] : undefined } });
   }
 
   /** Drop a network and every endpoint on it. Idempotent. */
@@ -259,6 +311,7 @@ export class DnsRecords {
     if (!t) return;
     for (const sandboxId of [...t.endpoints.keys()]) this.removeEndpoint(networkId, sandboxId);
     this.networks.delete(networkId);
+    if (this.watchers.size) this.changed({ op: 'removeNetwork', networkId });
   }
 
   /**
@@ -282,6 +335,7 @@ export class DnsRecords {
     if (ep.ipv6) ptrKeys.push(ptrKeyOf(ep.ipv6));
     const endpoint: Endpoint = {
       sandboxId: ep.sandboxId,
+      src: { ...ep, aliases: ep.aliases ? [...ep.aliases] : undefined },
       keys: [...keys],
       ptrKeys,
       a: ep.ipv4 ? ipv4Bytes(ep.ipv4) : undefined,
@@ -302,6 +356,7 @@ export class DnsRecords {
       view.networks.add(t);
       view.list = [...view.networks];
     }
+    if (this.watchers.size) this.changed({ op: 'addEndpoint', ep: endpoint.src });
   }
 
   /** Forget a sandbox's names on a network; NXDOMAIN from the next query on. Idempotent. */
@@ -321,6 +376,7 @@ export class DnsRecords {
         this.sandboxes.delete(sandboxId);
       }
     }
+    if (this.watchers.size) this.changed({ op: 'removeEndpoint', networkId, sandboxId });
   }
 
   /** Has addNetwork been called for this network (and not undone)? */
@@ -341,6 +397,7 @@ export class DnsRecords {
     if (view) view.upstreams = list;
     if (list) this.pendingUpstreams.set(sandboxId, list);
     else this.pendingUpstreams.delete(sandboxId);
+    if (this.watchers.size) this.changed({ op: 'setSandboxUpstreams', sandboxId, servers: list });
   }
 
   /** Forget everything about a sandbox (all its endpoints and its upstreams). Idempotent. */
@@ -348,6 +405,7 @@ export class DnsRecords {
     const view = this.sandboxes.get(sandboxId);
     if (view) for (const t of [...view.networks]) this.removeEndpoint(t.id, sandboxId);
     this.pendingUpstreams.delete(sandboxId);
+    if (this.watchers.size) this.changed({ op: 'removeSandbox', sandboxId });
   }
 
   /**

@@ -22,11 +22,13 @@ import net from 'node:net';
 import diagnostics from 'node:diagnostics_channel';
 import type { Logger } from '../log.js';
 import { ConflictError, InvalidArgumentError } from '../errors.js';
-import { TYPE_A, TYPE_AAAA, type DnsRecords, type LocalAnswer } from './records.js';
+import { TYPE_A, type DnsRecords } from './records.js';
+import { localAnswer } from './local-answer.js';
+import { UdpOffload } from './udp-offload.js';
 import type { Forwarder } from './forward.js';
 import {
   buildAnswer, buildError, parseQuery, truncatedCopy, type Query,
-  CLASS_ANY, CLASS_IN, MAX_TCP_SIZE, RCODE, TYPE_ANY,
+  MAX_TCP_SIZE, RCODE, TYPE_ANY,
 } from './wire.js';
 
 export type UdpListener = dgram.Socket | { fd: number; family: 4 | 6 };
@@ -51,6 +53,14 @@ export interface DnsServerOptions {
   tcpIdleMs?: number;
   /** Most queries one TCP connection may have unanswered before we stop reading it (default 32). */
   tcpPipelineDepth?: number;
+  /**
+   * Serve UDP sockets given as fds (and those listen() opens) from one worker thread with batched
+   * recvmmsg/sendmmsg instead of Node's dgram (udp-offload.ts): `module` is the URL of
+   * core/kernel/udp-batch.js (injected: core/dns does not import the kernel layer). The thread
+   * answers local names from a replica of the record tables; those answers are not published on
+   * `tsd:dns:query` (everything else is).
+   */
+  udpBatch?: { module: string; batch?: number };
 }
 
 export interface QueryEvent {
@@ -69,13 +79,14 @@ type Reply = (b: Buffer) => void;
 interface Forward { q: Query; list: readonly string[]; type: number; maxSize: number }
 const EMPTY = Buffer.alloc(0);
 const NO_RDATA: readonly Buffer[] = [];
-const UNKNOWN: LocalAnswer = { kind: 'unknown' };
 const UDP_BUFFER = 4 << 20;
 
 interface Attached {
   udp: dgram.Socket[];
   tcp: net.Server[];
   conns: Set<net.Socket>;
+  /** UDP fds served by the offload worker */
+  offloaded: number[];
 }
 
 export class DnsServer {
@@ -88,6 +99,7 @@ export class DnsServer {
   private readonly tcpIdleMs: number;
   private readonly depth: number;
   private readonly sandboxes = new Map<string, Attached>();
+  private readonly offload: UdpOffload | undefined;
   private tcpOpen = 0;
 
   constructor(o: DnsServerOptions) {
@@ -99,6 +111,10 @@ export class DnsServer {
     this.maxTcp = o.maxTcpConnections ?? 256;
     this.tcpIdleMs = o.tcpIdleMs ?? 10_000;
     this.depth = o.tcpPipelineDepth ?? 32;
+    this.offload = o.udpBatch && new UdpOffload({
+      records: this.records, ioModule: o.udpBatch.module, batch: o.udpBatch.batch, ttl: this.ttl, log: this.log,
+      onQuery: (sandboxId, fd, msg, peer) => this.answerOffloaded(sandboxId, fd, msg, peer),
+    });
   }
 
   /** Number of TCP connections currently open (all sandboxes). */
@@ -114,6 +130,12 @@ export class DnsServer {
     if (!sandboxId) throw new InvalidArgumentError('sandboxId: must not be empty');
     const a = this.entry(sandboxId);
     for (const u of l.udp ?? []) {
+      if (this.offload && !(u instanceof dgram.Socket)) {
+        // Recorded before it is served: a detach racing this attach still closes it.
+        a.offloaded.push(u.fd);
+        await this.offload.add(sandboxId, u.fd);
+        continue;
+      }
       const sock = u instanceof dgram.Socket ? u : dgram.createSocket(u.family === 6 ? 'udp6' : 'udp4');
       if (!(u instanceof dgram.Socket)) await new Promise<void>((res, rej) => { sock.once('error', rej); sock.bind({ fd: u.fd }, () => { sock.off('error', rej); res(); }); });
       this.serveUdp(sandboxId, sock);
@@ -134,10 +156,14 @@ export class DnsServer {
   async listen(o: { sandboxId: string; address: string; port: number; udp?: boolean; tcp?: boolean }): Promise<number> {
     const family = net.isIPv6(o.address) ? 6 : 4;
     let port = o.port;
-    const udp: dgram.Socket[] = [];
+    const udp: UdpListener[] = [];
     const tcp: net.Server[] = [];
     try {
-      if (o.udp !== false) {
+      if (o.udp !== false && this.offload) {
+        const b = (await this.offload.kernelIo()).bindUdp(o.address, port);
+        udp.push({ fd: b.fd, family });
+        port = b.port;
+      } else if (o.udp !== false) {
         const s = dgram.createSocket(family === 6 ? 'udp6' : 'udp4');
         udp.push(s);
         await new Promise<void>((res, rej) => { s.once('error', rej); s.bind(port, o.address, () => { s.off('error', rej); res(); }); });
@@ -150,9 +176,9 @@ export class DnsServer {
         port = (srv.address() as net.AddressInfo).port;
       }
     } catch (e) {
-      for (const s of udp) s.close();
+      for (const s of udp) if (s instanceof dgram.Socket) s.close(); else void this.offload?.kernelIo().then((io) => io.closeFd(s.fd));
       for (const s of tcp) s.close();
-      const code = (e as NodeJS.ErrnoException).code;
+      const code = (e as NodeJS.ErrnoException).code ?? (/EADDRINUSE/.test(String(e)) ? 'EADDRINUSE' : undefined);
       const msg = `dns listen ${o.address}:${o.port}: ${(e as Error).message}`;
       throw code === 'EADDRINUSE' ? new ConflictError(msg, { cause: e }) : new InvalidArgumentError(msg, { cause: e });
     }
@@ -167,6 +193,7 @@ export class DnsServer {
     this.sandboxes.delete(sandboxId);
     for (const c of a.conns) c.destroy();
     await Promise.all([
+      ...a.offloaded.map((fd) => this.offload!.remove(fd)),
       ...a.udp.map((s) => new Promise<void>((res) => { try { s.close(() => res()); } catch { res(); } })),
       ...a.tcp.map((s) => new Promise<void>((res) => s.close(() => res()))),
     ]);
@@ -175,15 +202,30 @@ export class DnsServer {
   /** Close every listener. */
   async close(): Promise<void> {
     await Promise.all([...this.sandboxes.keys()].map((id) => this.detachSandbox(id)));
+    await this.offload?.close();
+  }
+
+  /** Is the UDP offload thread running? (tests: it must not outlive close()) */
+  get udpThreadRunning(): boolean {
+    return this.offload?.threadRunning ?? false;
   }
 
   private entry(sandboxId: string): Attached {
     let a = this.sandboxes.get(sandboxId);
     if (!a) {
-      a = { udp: [], tcp: [], conns: new Set() };
+      a = { udp: [], tcp: [], conns: new Set(), offloaded: [] };
       this.sandboxes.set(sandboxId, a);
     }
     return a;
+  }
+
+  /** A query the offload worker could not answer from its replica: answer or forward it here. */
+  private answerOffloaded(sandboxId: string, fd: number, msg: Buffer, peer: Buffer): void {
+    const off = this.offload!;
+    const r = this.answerSafe(sandboxId, msg, false);
+    if (r === undefined) return;
+    if (r instanceof Uint8Array) off.sendTo(fd, r, peer, sandboxId);
+    else this.forward(sandboxId, msg, false, r, (b) => off.sendTo(fd, b, peer, sandboxId));
   }
 
   private serveUdp(sandboxId: string, sock: dgram.Socket): void {
@@ -282,28 +324,12 @@ export class DnsServer {
     }
     const q = r.query;
     const maxSize = tcp ? MAX_TCP_SIZE : Math.min(q.udpSize, 4096);
-    let local: LocalAnswer = UNKNOWN;
-    let type = q.qtype;
-    if (q.qclass === CLASS_IN || q.qclass === CLASS_ANY) {
-      if (q.qtype === TYPE_ANY) {
-        local = this.records.lookup(sandboxId, q.key, TYPE_A);
-        type = TYPE_A;
-        if (local.kind !== 'records') {
-          const v6 = this.records.lookup(sandboxId, q.key, TYPE_AAAA);
-          if (v6.kind === 'records') { local = v6; type = TYPE_AAAA; }
-        }
-      } else {
-        local = this.records.lookup(sandboxId, q.key, q.qtype);
-      }
-    }
-    if (local.kind === 'records') {
+    const local = localAnswer(this.records, sandboxId, q, maxSize, this.ttl);
+    if (local) {
       this.publish(sandboxId, tcp, q, RCODE.NOERROR, 'local');
-      return buildAnswer(q, { rcode: RCODE.NOERROR, type, rdata: local.rdata, ttl: this.ttl, maxSize });
+      return local;
     }
-    if (local.kind === 'nodata') {
-      this.publish(sandboxId, tcp, q, RCODE.NOERROR, 'local');
-      return buildAnswer(q, { rcode: RCODE.NOERROR, type, rdata: NO_RDATA, ttl: this.ttl, maxSize });
-    }
+    const type = q.qtype === TYPE_ANY ? TYPE_A : q.qtype;
     const ups = this.records.upstreamsFor(sandboxId);
     const list = ups === undefined ? undefined : ups.length ? ups : this.defaultUpstreams();
     if (list === undefined || list.length === 0 || (q.edns && q.ednsVersion !== 0)) {
