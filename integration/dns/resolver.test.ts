@@ -101,6 +101,20 @@ for (const udp of ['dgram', 'batch'] as const) describe(`embedded DNS in a netwo
     assert.ok(firsts.size >= 2, `first answer never changed (${[...firsts]})`);
   });
 
+  it('EDNS0: OPT echoed; over 512 bytes without EDNS → TC, with +bufsize the whole answer', async () => {
+    const e = await dig('127.0.0.11', '+edns=0', '+bufsize=1232', 'web');
+    assert.match(e.out, /EDNS: version: 0/);
+    assert.match(e.out, /status: NOERROR/);
+    for (let i = 0; i < 40; i++) records.addEndpoint({ networkId: 'front', sandboxId: `m${i}`, name: `many${i}`, aliases: ['many'], ipv4: `10.10.1.${i + 1}` });
+    try {
+      const tc = await dig('127.0.0.11', '+noedns', '+ignore', 'many');
+      assert.match(tc.out, /flags: qr tc rd ra;/);
+      assert.equal((await short('127.0.0.11', '+bufsize=4096', 'many')).length, 40);
+    } finally {
+      for (let i = 0; i < 40; i++) records.removeEndpoint('front', `m${i}`);
+    }
+  });
+
   it('PTR (dig -x) for IPv4 and IPv6', async () => {
     assert.deepEqual(await short('127.0.0.11', '-x', '10.10.0.11'), ['worker1.']);
     assert.deepEqual(await short('127.0.0.11', '-x', 'fd10::2'), ['app.']);
