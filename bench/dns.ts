@@ -3,7 +3,8 @@
 // Runs inside the private netns of scripts/bench.sh: a bridge carries the server address
 // 10.89.0.1 and the client address 10.89.0.2 (aardvark answers only sources it knows as
 // containers). Docker's embedded DNS needs the host netns: bench/docker-dns.ts.
-// Env: DNS_SECONDS (default 10) per run.
+// Env: DNS_SECONDS (default 10) per run; DNS_TSD_UDP=dgram measures tsd's main-thread dgram path
+// instead of the offload worker (recvmmsg/sendmmsg) the daemon uses.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,6 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 
 const SECONDS = Number(process.env.DNS_SECONDS ?? 10);
+/** tsd's UDP path: 'batch' (the daemon's: one worker thread, recvmmsg/sendmmsg) or 'dgram'. */
+export const TSD_UDP = process.env.DNS_TSD_UDP === 'dgram' ? 'dgram' : 'batch';
 /** Servers are measured alternately this many times; the best run of each counts, losses add up. */
 export const ROUNDS = Number(process.env.DNS_ROUNDS ?? 2);
 const BR = `tsdbdns${process.pid % 10000}`;
@@ -96,7 +99,7 @@ export const fmt = (r: PerfResult) => `${r.qps.toFixed(0).padStart(7)} q/s  lost
 
 /** Start bench/dns-serve.js (tsd's resolver alone in a process); resolves with its port and pid. */
 export async function startTsd(address: string, n: number, aliases = false): Promise<{ port: number; pid: number; stop: () => Promise<void> }> {
-  const child = execa(process.execPath, [path.join(path.dirname(fileURLToPath(import.meta.url)), 'dns-serve.js'), address, String(n), aliases ? '1' : '0'], { reject: false });
+  const child = execa(process.execPath, [path.join(path.dirname(fileURLToPath(import.meta.url)), 'dns-serve.js'), address, String(n), aliases ? '1' : '0', TSD_UDP], { reject: false });
   const port = await new Promise<number>((res, rej) => {
     child.stdout!.on('data', (d: Buffer) => { const m = /port (\d+)/.exec(d.toString()); if (m) res(Number(m[1])); });
     void child.then((r) => rej(new Error(`dns-serve exited: ${r.stderr}`)));
@@ -159,7 +162,7 @@ async function main(): Promise<void> {
     await execa('ip', ['addr', 'add', `${SERVER}/24`, 'dev', BR]);
     await execa('ip', ['addr', 'add', `${CLIENT}/24`, 'dev', BR]);
     await execa('ip', ['link', 'set', BR, 'up']);
-    console.log(`dnsperf -c 10 -q 200 -l ${SECONDS}, best of ${ROUNDS} alternating runs, A queries cycling over every record; nproc ${os.cpus().length}; load ${os.loadavg()[0]!.toFixed(2)}`);
+    console.log(`dnsperf -c 10 -q 200 -l ${SECONDS}, best of ${ROUNDS} alternating runs, A queries cycling over every record; tsd UDP ${TSD_UDP}; nproc ${os.cpus().length}; load ${os.loadavg()[0]!.toFixed(2)}`);
     for (const n of [10, 10_000]) {
       const names = Array.from({ length: n }, (_, i) => `c${i}`);
       const file = queryFile(names);
@@ -176,7 +179,7 @@ async function main(): Promise<void> {
         console.log(`${String(n).padStart(6)} records  tsd       ${fmt(tsd)}`);
         if (aa) {
           console.log(`${String(n).padStart(6)} records  aardvark  ${fmt(aa)}`);
-          console.log(`${String(n).padStart(6)} records  tsd / aardvark qps: ${(tsd.qps / aa.qps).toFixed(2)}x`);
+          console.log(`${String(n).padStart(6)} records  tsd / aardvark qps: ${(tsd.qps / aa.qps).toFixed(2)}x  (load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')})`);
         }
       } finally {
         fs.rmSync(file, { force: true });

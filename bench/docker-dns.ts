@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
-import { best, dnsperf, fmt, procCpu, queryFile, ROUNDS, startTsd, type PerfResult } from './dns.js';
+import { best, dnsperf, fmt, procCpu, queryFile, ROUNDS, startTsd, TSD_UDP, type PerfResult } from './dns.js';
 
 const SECONDS = Number(process.env.DNS_SECONDS ?? 10);
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tsdtest-dockerdns-'));
@@ -59,7 +59,7 @@ async function main(): Promise<void> {
     await docker('network', 'create', '--driver', 'bridge', '--subnet', '10.91.0.0/16', NET);
     await docker('run', '-d', '--name', 'tsdtest-dns-client', '--network', NET, IMAGE, 'sleep', '3600');
     const cpid = Number((await docker('inspect', '-f', '{{.State.Pid}}', 'tsdtest-dns-client')).stdout.trim());
-    console.log(`dockerd ${(await docker('version', '--format', '{{.Server.Version}}')).stdout}; dnsperf -c 10 -q 200 -l ${SECONDS}, best of ${ROUNDS} alternating runs; load ${os.loadavg()[0]!.toFixed(2)}`);
+    console.log(`dockerd ${(await docker('version', '--format', '{{.Server.Version}}')).stdout}; dnsperf -c 10 -q 200 -l ${SECONDS}, best of ${ROUNDS} alternating runs; tsd UDP ${TSD_UDP}; load ${os.loadavg()[0]!.toFixed(2)}`);
     for (const n of [10, 10_000]) {
       const names = Array.from({ length: n }, (_, i) => `r${i}`);
       const file = queryFile(names);
@@ -80,7 +80,7 @@ async function main(): Promise<void> {
         const ts = best(tsRuns);
         console.log(`${String(n).padStart(6)} records  tsd     ${fmt(ts)}`);
         console.log(`${String(n).padStart(6)} records  docker  ${fmt(dk)}`);
-        console.log(`${String(n).padStart(6)} records  tsd / docker qps: ${(ts.qps / dk.qps).toFixed(2)}x`);
+        console.log(`${String(n).padStart(6)} records  tsd / docker qps: ${(ts.qps / dk.qps).toFixed(2)}x  (load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')})`);
       } finally {
         await docker('rm', '-f', target).catch(() => undefined);
         fs.rmSync(file, { force: true });

@@ -179,6 +179,8 @@ export async function startDaemon(config: TsdConfig, opts: StartOptions = {}): P
       const embedded = createEmbeddedDns({
         log: log.child({ component: 'dns' }),
         maxInFlight: config.dnsMaxInFlight,
+        // Sandbox UDP sockets served by one worker thread with recvmmsg/sendmmsg (docs/benchmarks.md ## dns).
+        udpBatchModule: new URL('./kernel/udp-batch.js', import.meta.url).href,
         openSocket: (netnsPath, o) => {
           const ns = kernel.netns.open({ path: netnsPath });
           try { return kernel.netns.bindSocket(ns, o); } finally { kernel.netns.release(ns); }

@@ -54,6 +54,11 @@ export interface EmbeddedDnsOptions {
   ttl?: number;
   /** resolv.conf files to take the host's upstreams from, first with a usable server wins. */
   resolvConf?: readonly string[];
+  /**
+   * URL of core/kernel/udp-batch.js: serve sandbox UDP sockets from one worker thread with
+   * recvmmsg/sendmmsg (server.ts `udpBatch`). Without it, Node's dgram on the main thread.
+   */
+  udpBatchModule?: string;
 }
 
 export interface EmbeddedDns {
@@ -101,7 +106,9 @@ function mtimes(files: readonly string[]): string {
 export function createEmbeddedDns(o: EmbeddedDnsOptions = {}): EmbeddedDns {
   const records = new DnsRecords();
   const forwarder = new Forwarder({ maxInFlight: o.maxInFlight, timeoutMs: o.upstreamTimeoutMs });
-  const server = new DnsServer({ records, forwarder, defaultUpstreams: cachedHostUpstreams(o.resolvConf), log: o.log, ttl: o.ttl });
+  const server = new DnsServer({ records, forwarder, defaultUpstreams: cachedHostUpstreams(o.resolvConf), log: o.log, ttl: o.ttl,
+    udpBatch: o.udpBatchModule ? { module: o.udpBatchModule } : undefined,
+  });
   return {
     records,
     server,

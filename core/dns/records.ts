@@ -46,6 +46,8 @@ export interface NetworkDnsOptions {
 /** One registered endpoint with its answers precomputed in wire form. */
 interface Endpoint {
   readonly sandboxId: string;
+  /** what addEndpoint was given (replayed by snapshot()) */
+  readonly src: EndpointDns;
   readonly keys: readonly string[];
   readonly ptrKeys: readonly string[];
   /** 4-byte A rdata, or undefined. */
@@ -60,16 +62,29 @@ interface NetworkTable {
   readonly id: string;
   internal: boolean;
   upstreams: readonly string[] | undefined;
-  /** wire key → endpoints answering that name */
-  readonly names: Map<string, Set<Endpoint>>;
+  /** wire key → endpoints answering that name, with their answers cached */
+  readonly names: Map<string, NameEntry>;
   /** reverse wire key → endpoints (first one answers) */
   readonly ptr: Map<string, Set<Endpoint>>;
   /** sandboxId → endpoint */
   readonly endpoints: Map<string, Endpoint>;
 }
 
+/**
+ * The endpoints answering one name on one network, plus the A / AAAA answers built from them on
+ * first use and dropped (O(1)) whenever the set changes: a lookup on a hot name allocates nothing
+ * unless it must shuffle several addresses.
+ */
+interface NameEntry {
+  readonly eps: Set<Endpoint>;
+  a: LocalAnswer | undefined;
+  aaaa: LocalAnswer | undefined;
+}
+
 interface SandboxView {
   readonly networks: Set<NetworkTable>;
+  /** the same networks as an array (iterated per query without an iterator object) */
+  list: NetworkTable[];
   upstreams: readonly string[] | undefined;
 }
 
@@ -172,6 +187,34 @@ function shuffleInPlace<T>(a: T[]): T[] {
   return a;
 }
 
+function addName(m: Map<string, NameEntry>, k: string, e: Endpoint): void {
+  const n = m.get(k);
+  if (n) {
+    n.eps.add(e);
+    n.a = n.aaaa = undefined;
+  } else {
+    m.set(k, { eps: new Set([e]), a: undefined, aaaa: undefined });
+  }
+}
+
+function deleteName(m: Map<string, NameEntry>, k: string, e: Endpoint): void {
+  const n = m.get(k);
+  if (!n) return;
+  n.eps.delete(e);
+  n.a = n.aaaa = undefined;
+  if (n.eps.size === 0) m.delete(k);
+}
+
+/** The A or AAAA answer of one name on one network (NODATA when no endpoint has that family). */
+function answerOf(n: NameEntry, qtype: number): LocalAnswer {
+  const rdata: Buffer[] = [];
+  for (const e of n.eps) {
+    const r = qtype === TYPE_A ? e.a : e.aaaa;
+    if (r) rdata.push(r);
+  }
+  return rdata.length ? Object.freeze<LocalAnswer>({ kind: 'records', rdata }) : NODATA;
+}
+
 function addTo<K, V>(m: Map<K, Set<V>>, k: K, v: V): void {
   const s = m.get(k);
   if (s) s.add(v);
@@ -185,8 +228,57 @@ function deleteFrom<K, V>(m: Map<K, Set<V>>, k: K, v: V): void {
   if (s.size === 0) m.delete(k);
 }
 
+/**
+ * One change to the tables, as the call that made it: replaying the same changes in the same
+ * order on another DnsRecords (a replica on a worker thread) gives the same tables.
+ */
+export type RecordsChange =
+  | { op: 'addNetwork'; networkId: string; opts: NetworkDnsOptions }
+  | { op: 'removeNetwork'; networkId: string }
+  | { op: 'addEndpoint'; ep: EndpointDns }
+  | { op: 'removeEndpoint'; networkId: string; sandboxId: string }
+  | { op: 'setSandboxUpstreams'; sandboxId: string; servers: readonly string[] | undefined }
+  | { op: 'removeSandbox'; sandboxId: string };
+
 /** The embedded resolver's record tables; see the header for the contract. */
 export class DnsRecords {
+  private readonly watchers = new Set<(c: RecordsChange) => void>();
+
+  /**
+   * Call `fn` after every successful change (synchronously, inside the changing call). Returns
+   * the unsubscribe function. Used to keep replicas (core/dns/udp-worker.ts) in step.
+   */
+  watch(fn: (c: RecordsChange) => void): () => void {
+    this.watchers.add(fn);
+    return () => this.watchers.delete(fn);
+  }
+
+  private changed(c: RecordsChange): void {
+    for (const w of this.watchers) w(c);
+  }
+
+  /** The changes that rebuild these tables from empty (for a new replica). */
+  snapshot(): RecordsChange[] {
+    const out: RecordsChange[] = [];
+    for (const t of this.networks.values()) out.push({ op: 'addNetwork', networkId: t.id, opts: { internal: t.internal, upstreams: t.upstreams } });
+    for (const t of this.networks.values()) for (const e of t.endpoints.values()) out.push({ op: 'addEndpoint', ep: { ...e.src, networkId: t.id } });
+    for (const [sandboxId, servers] of this.pendingUpstreams) out.push({ op: 'setSandboxUpstreams', sandboxId, servers });
+    for (const [sandboxId, v] of this.sandboxes) if (v.upstreams && !this.pendingUpstreams.has(sandboxId)) out.push({ op: 'setSandboxUpstreams', sandboxId, servers: v.upstreams });
+    return out;
+  }
+
+  /** Apply one change (from watch() or snapshot() of another instance). */
+  apply(c: RecordsChange): void {
+    switch (c.op) {
+      case 'addNetwork': return this.addNetwork(c.networkId, c.opts);
+      case 'removeNetwork': return this.removeNetwork(c.networkId);
+      case 'addEndpoint': return this.addEndpoint(c.ep);
+      case 'removeEndpoint': return this.removeEndpoint(c.networkId, c.sandboxId);
+      case 'setSandboxUpstreams': return this.setSandboxUpstreams(c.sandboxId, c.servers);
+      case 'removeSandbox': return this.removeSandbox(c.sandboxId);
+    }
+  }
+
   private readonly networks = new Map<string, NetworkTable>();
   private readonly sandboxes = new Map<string, SandboxView>();
   /** sandboxes that asked for upstreams before joining a network */
@@ -200,16 +292,17 @@ export class DnsRecords {
     if (t) {
       t.internal = !!opts.internal;
       t.upstreams = opts.upstreams ? [...opts.upstreams] : undefined;
-      return;
+    } else {
+      this.networks.set(networkId, {
+        id: networkId,
+        internal: !!opts.internal,
+        upstreams: opts.upstreams ? [...opts.upstreams] : undefined,
+        names: new Map(),
+        ptr: new Map(),
+        endpoints: new Map(),
+      });
     }
-    this.networks.set(networkId, {
-      id: networkId,
-      internal: !!opts.internal,
-      upstreams: opts.upstreams ? [...opts.upstreams] : undefined,
-      names: new Map(),
-      ptr: new Map(),
-      endpoints: new Map(),
-    });
+    if (this.watchers.size) this.changed({ op: 'addNetwork', networkId, opts: { internal: !!opts.internal, upstreams: opts.upstreams ? [...opts.upstreams] : undefined } });
   }
 
   /** Drop a network and every endpoint on it. Idempotent. */
@@ -218,6 +311,7 @@ export class DnsRecords {
     if (!t) return;
     for (const sandboxId of [...t.endpoints.keys()]) this.removeEndpoint(networkId, sandboxId);
     this.networks.delete(networkId);
+    if (this.watchers.size) this.changed({ op: 'removeNetwork', networkId });
   }
 
   /**
@@ -241,6 +335,7 @@ export class DnsRecords {
     if (ep.ipv6) ptrKeys.push(ptrKeyOf(ep.ipv6));
     const endpoint: Endpoint = {
       sandboxId: ep.sandboxId,
+      src: { ...ep, aliases: ep.aliases ? [...ep.aliases] : undefined },
       keys: [...keys],
       ptrKeys,
       a: ep.ipv4 ? ipv4Bytes(ep.ipv4) : undefined,
@@ -250,14 +345,18 @@ export class DnsRecords {
 
     this.removeEndpoint(ep.networkId, ep.sandboxId);
     t.endpoints.set(ep.sandboxId, endpoint);
-    for (const k of endpoint.keys) addTo(t.names, k, endpoint);
+    for (const k of endpoint.keys) addName(t.names, k, endpoint);
     for (const k of endpoint.ptrKeys) addTo(t.ptr, k, endpoint);
     let view = this.sandboxes.get(ep.sandboxId);
     if (!view) {
-      view = { networks: new Set(), upstreams: this.pendingUpstreams.get(ep.sandboxId) };
+      view = { networks: new Set(), list: [], upstreams: this.pendingUpstreams.get(ep.sandboxId) };
       this.sandboxes.set(ep.sandboxId, view);
     }
-    view.networks.add(t);
+    if (!view.networks.has(t)) {
+      view.networks.add(t);
+      view.list = [...view.networks];
+    }
+    if (this.watchers.size) this.changed({ op: 'addEndpoint', ep: endpoint.src });
   }
 
   /** Forget a sandbox's names on a network; NXDOMAIN from the next query on. Idempotent. */
@@ -266,16 +365,18 @@ export class DnsRecords {
     const endpoint = t?.endpoints.get(sandboxId);
     if (!t || !endpoint) return;
     t.endpoints.delete(sandboxId);
-    for (const k of endpoint.keys) deleteFrom(t.names, k, endpoint);
+    for (const k of endpoint.keys) deleteName(t.names, k, endpoint);
     for (const k of endpoint.ptrKeys) deleteFrom(t.ptr, k, endpoint);
     const view = this.sandboxes.get(sandboxId);
     if (view) {
       view.networks.delete(t);
+      view.list = [...view.networks];
       if (view.networks.size === 0) {
         if (view.upstreams) this.pendingUpstreams.set(sandboxId, view.upstreams);
         this.sandboxes.delete(sandboxId);
       }
     }
+    if (this.watchers.size) this.changed({ op: 'removeEndpoint', networkId, sandboxId });
   }
 
   /** Has addNetwork been called for this network (and not undone)? */
@@ -296,6 +397,7 @@ export class DnsRecords {
     if (view) view.upstreams = list;
     if (list) this.pendingUpstreams.set(sandboxId, list);
     else this.pendingUpstreams.delete(sandboxId);
+    if (this.watchers.size) this.changed({ op: 'setSandboxUpstreams', sandboxId, servers: list });
   }
 
   /** Forget everything about a sandbox (all its endpoints and its upstreams). Idempotent. */
@@ -303,6 +405,7 @@ export class DnsRecords {
     const view = this.sandboxes.get(sandboxId);
     if (view) for (const t of [...view.networks]) this.removeEndpoint(t.id, sandboxId);
     this.pendingUpstreams.delete(sandboxId);
+    if (this.watchers.size) this.changed({ op: 'removeSandbox', sandboxId });
   }
 
   /**
@@ -312,25 +415,34 @@ export class DnsRecords {
   lookup(sandboxId: string, key: string, qtype: number): LocalAnswer {
     const view = this.sandboxes.get(sandboxId);
     if (!view) return UNKNOWN;
+    const nets = view.list;
     if (qtype === TYPE_PTR) {
-      for (const t of view.networks) {
-        const s = t.ptr.get(key);
+      for (let i = 0; i < nets.length; i++) {
+        const s = nets[i]!.ptr.get(key);
         if (s) for (const e of s) return { kind: 'records', rdata: [e.ptrTarget] };
       }
       // Fall through: a reverse name can still be a (weird) alias, treated like any name below.
     }
+    const family = qtype === TYPE_A || qtype === TYPE_AAAA;
+    if (nets.length === 1) {
+      // The common case: one network, one cached answer per name and family.
+      const n = nets[0]!.names.get(key);
+      if (!n) return UNKNOWN;
+      if (!family) return NODATA;
+      const a = qtype === TYPE_A ? (n.a ??= answerOf(n, TYPE_A)) : (n.aaaa ??= answerOf(n, TYPE_AAAA));
+      return a.kind === 'records' && a.rdata.length > 1 ? { kind: 'records', rdata: shuffleInPlace(a.rdata.slice()) } : a;
+    }
     let known = false;
     let out: Buffer[] | undefined;
-    for (const t of view.networks) {
-      const s = t.names.get(key);
-      if (!s) continue;
+    for (let i = 0; i < nets.length; i++) {
+      const n = nets[i]!.names.get(key);
+      if (!n) continue;
       known = true;
-      for (const e of s) {
-        const r = qtype === TYPE_A ? e.a : qtype === TYPE_AAAA ? e.aaaa : undefined;
-        if (!r) continue;
-        if (out) out.push(r);
-        else out = [r];
-      }
+      if (!family) continue;
+      const a = qtype === TYPE_A ? (n.a ??= answerOf(n, TYPE_A)) : (n.aaaa ??= answerOf(n, TYPE_AAAA));
+      if (a.kind !== 'records') continue;
+      if (out) out.push(...a.rdata);
+      else out = a.rdata.slice();
     }
     if (out) return { kind: 'records', rdata: out.length > 1 ? shuffleInPlace(out) : out };
     return known ? NODATA : UNKNOWN;

@@ -22,11 +22,13 @@ import net from 'node:net';
 import diagnostics from 'node:diagnostics_channel';
 import type { Logger } from '../log.js';
 import { ConflictError, InvalidArgumentError } from '../errors.js';
-import { TYPE_A, TYPE_AAAA, type DnsRecords, type LocalAnswer } from './records.js';
+import { TYPE_A, type DnsRecords } from './records.js';
+import { localAnswer } from './local-answer.js';
+import { UdpOffload } from './udp-offload.js';
 import type { Forwarder } from './forward.js';
 import {
   buildAnswer, buildError, parseQuery, truncatedCopy, type Query,
-  CLASS_ANY, CLASS_IN, MAX_TCP_SIZE, RCODE, TYPE_ANY,
+  MAX_TCP_SIZE, RCODE, TYPE_ANY,
 } from './wire.js';
 
 export type UdpListener = dgram.Socket | { fd: number; family: 4 | 6 };
@@ -51,6 +53,14 @@ export interface DnsServerOptions {
   tcpIdleMs?: number;
   /** Most queries one TCP connection may have unanswered before we stop reading it (default 32). */
   tcpPipelineDepth?: number;
+  /**
+   * Serve UDP sockets given as fds (and those listen() opens) from one worker thread with batched
+   * recvmmsg/sendmmsg instead of Node's dgram (udp-offload.ts): `module` is the URL of
+   * core/kernel/udp-batch.js (injected: core/dns does not import the kernel layer). The thread
+   * answers local names from a replica of the record tables; those answers are not published on
+   * `tsd:dns:query` (everything else is).
+   */
+  udpBatch?: { module: string; batch?: number };
 }
 
 export interface QueryEvent {
@@ -65,13 +75,18 @@ export interface QueryEvent {
 const queryChannel = diagnostics.channel('tsd:dns:query');
 
 type Reply = (b: Buffer) => void;
+/** A query that is not local: where it goes and how its answer must look. */
+interface Forward { q: Query; list: readonly string[]; type: number; maxSize: number }
 const EMPTY = Buffer.alloc(0);
+const NO_RDATA: readonly Buffer[] = [];
 const UDP_BUFFER = 4 << 20;
 
 interface Attached {
   udp: dgram.Socket[];
   tcp: net.Server[];
   conns: Set<net.Socket>;
+  /** UDP fds served by the offload worker */
+  offloaded: number[];
 }
 
 export class DnsServer {
@@ -84,6 +99,7 @@ export class DnsServer {
   private readonly tcpIdleMs: number;
   private readonly depth: number;
   private readonly sandboxes = new Map<string, Attached>();
+  private readonly offload: UdpOffload | undefined;
   private tcpOpen = 0;
 
   constructor(o: DnsServerOptions) {
@@ -95,6 +111,10 @@ export class DnsServer {
     this.maxTcp = o.maxTcpConnections ?? 256;
     this.tcpIdleMs = o.tcpIdleMs ?? 10_000;
     this.depth = o.tcpPipelineDepth ?? 32;
+    this.offload = o.udpBatch && new UdpOffload({
+      records: this.records, ioModule: o.udpBatch.module, batch: o.udpBatch.batch, ttl: this.ttl, log: this.log,
+      onQuery: (sandboxId, fd, msg, peer) => this.answerOffloaded(sandboxId, fd, msg, peer),
+    });
   }
 
   /** Number of TCP connections currently open (all sandboxes). */
@@ -110,6 +130,12 @@ export class DnsServer {
     if (!sandboxId) throw new InvalidArgumentError('sandboxId: must not be empty');
     const a = this.entry(sandboxId);
     for (const u of l.udp ?? []) {
+      if (this.offload && !(u instanceof dgram.Socket)) {
+        // Recorded before it is served: a detach racing this attach still closes it.
+        a.offloaded.push(u.fd);
+        await this.offload.add(sandboxId, u.fd);
+        continue;
+      }
       const sock = u instanceof dgram.Socket ? u : dgram.createSocket(u.family === 6 ? 'udp6' : 'udp4');
       if (!(u instanceof dgram.Socket)) await new Promise<void>((res, rej) => { sock.once('error', rej); sock.bind({ fd: u.fd }, () => { sock.off('error', rej); res(); }); });
       this.serveUdp(sandboxId, sock);
@@ -130,10 +156,14 @@ export class DnsServer {
   async listen(o: { sandboxId: string; address: string; port: number; udp?: boolean; tcp?: boolean }): Promise<number> {
     const family = net.isIPv6(o.address) ? 6 : 4;
     let port = o.port;
-    const udp: dgram.Socket[] = [];
+    const udp: UdpListener[] = [];
     const tcp: net.Server[] = [];
     try {
-      if (o.udp !== false) {
+      if (o.udp !== false && this.offload) {
+        const b = (await this.offload.kernelIo()).bindUdp(o.address, port);
+        udp.push({ fd: b.fd, family });
+        port = b.port;
+      } else if (o.udp !== false) {
         const s = dgram.createSocket(family === 6 ? 'udp6' : 'udp4');
         udp.push(s);
         await new Promise<void>((res, rej) => { s.once('error', rej); s.bind(port, o.address, () => { s.off('error', rej); res(); }); });
@@ -146,9 +176,9 @@ export class DnsServer {
         port = (srv.address() as net.AddressInfo).port;
       }
     } catch (e) {
-      for (const s of udp) s.close();
+      for (const s of udp) if (s instanceof dgram.Socket) s.close(); else void this.offload?.kernelIo().then((io) => io.closeFd(s.fd));
       for (const s of tcp) s.close();
-      const code = (e as NodeJS.ErrnoException).code;
+      const code = (e as NodeJS.ErrnoException).code ?? (/EADDRINUSE/.test(String(e)) ? 'EADDRINUSE' : undefined);
       const msg = `dns listen ${o.address}:${o.port}: ${(e as Error).message}`;
       throw code === 'EADDRINUSE' ? new ConflictError(msg, { cause: e }) : new InvalidArgumentError(msg, { cause: e });
     }
@@ -163,6 +193,7 @@ export class DnsServer {
     this.sandboxes.delete(sandboxId);
     for (const c of a.conns) c.destroy();
     await Promise.all([
+      ...a.offloaded.map((fd) => this.offload!.remove(fd)),
       ...a.udp.map((s) => new Promise<void>((res) => { try { s.close(() => res()); } catch { res(); } })),
       ...a.tcp.map((s) => new Promise<void>((res) => s.close(() => res()))),
     ]);
@@ -171,15 +202,30 @@ export class DnsServer {
   /** Close every listener. */
   async close(): Promise<void> {
     await Promise.all([...this.sandboxes.keys()].map((id) => this.detachSandbox(id)));
+    await this.offload?.close();
+  }
+
+  /** Is the UDP offload thread running? (tests: it must not outlive close()) */
+  get udpThreadRunning(): boolean {
+    return this.offload?.threadRunning ?? false;
   }
 
   private entry(sandboxId: string): Attached {
     let a = this.sandboxes.get(sandboxId);
     if (!a) {
-      a = { udp: [], tcp: [], conns: new Set() };
+      a = { udp: [], tcp: [], conns: new Set(), offloaded: [] };
       this.sandboxes.set(sandboxId, a);
     }
     return a;
+  }
+
+  /** A query the offload worker could not answer from its replica: answer or forward it here. */
+  private answerOffloaded(sandboxId: string, fd: number, msg: Buffer, peer: Buffer): void {
+    const off = this.offload!;
+    const r = this.answerSafe(sandboxId, msg, false);
+    if (r === undefined) return;
+    if (r instanceof Uint8Array) off.sendTo(fd, r, peer, sandboxId);
+    else this.forward(sandboxId, msg, false, r, (b) => off.sendTo(fd, b, peer, sandboxId));
   }
 
   private serveUdp(sandboxId: string, sock: dgram.Socket): void {
@@ -192,7 +238,15 @@ export class DnsServer {
     } catch { /* not fatal: the kernel's default stays */ }
     sock.on('error', (e) => this.log?.warn('dns udp socket error', { sandbox: sandboxId, error: e }));
     sock.on('message', (msg, rinfo) => {
-      this.handle(sandboxId, msg, false, (b) => sock.send(b, rinfo.port, rinfo.address));
+      // Local answers (the hot path) are built and sent synchronously: no closure, no promise.
+      const r = this.answerSafe(sandboxId, msg, false);
+      if (r === undefined) return;
+      if (r instanceof Uint8Array) {
+        try { sock.send(r, rinfo.port, rinfo.address); } catch { /* socket closed under us */ }
+        return;
+      }
+      const { port, address } = rinfo;
+      this.forward(sandboxId, msg, false, r, (b) => sock.send(b, port, address));
     });
   }
 
@@ -234,7 +288,12 @@ export class DnsServer {
           const frame = Buffer.from(buf.subarray(p + 2, p + 2 + n));
           p += 2 + n;
           waiting++;
-          this.handle(sandboxId, frame, true, reply);
+          // Exactly one reply per frame: a dropped frame still releases its pipeline slot (an
+          // empty reply is not written).
+          const r = this.answerSafe(sandboxId, frame, true);
+          if (r === undefined) reply(EMPTY);
+          else if (r instanceof Uint8Array) reply(r);
+          else this.forward(sandboxId, frame, true, r, reply);
         }
         buf = p === buf.length ? Buffer.alloc(0) : buf.subarray(p);
         if (waiting >= this.depth) c.pause();
@@ -242,80 +301,63 @@ export class DnsServer {
     });
   }
 
-  /** Answer one query. Never throws; every path either replies once or drops the packet. */
-  private handle(sandboxId: string, msg: Buffer, tcp: boolean, reply: Reply): void {
-    let replied = false;
-    const once: Reply = (b) => {
-      if (replied) return;
-      replied = true;
-      try { reply(b); } catch { /* socket closed under us */ }
-    };
+  /**
+   * Answer one query locally: the reply, undefined to drop the packet, or what to forward.
+   * Never throws.
+   */
+  private answerSafe(sandboxId: string, msg: Buffer, tcp: boolean): Buffer | Forward | undefined {
     try {
-      // A dropped TCP frame still releases its pipeline slot (an empty reply is not written).
-      if (this.answer(sandboxId, msg, tcp, once) === 'dropped' && tcp) once(EMPTY);
+      return this.answer(sandboxId, msg, tcp);
     } catch (e) {
       // A bug, not input: keep serving, report once per occurrence.
       this.log?.error('dns answer failed', { sandbox: sandboxId, error: e });
-      if (msg.length >= 12) once(buildError(msg.readUInt16BE(0), msg[2]!, RCODE.SERVFAIL, undefined));
+      return msg.length >= 12 ? buildError(msg.readUInt16BE(0), msg[2]!, RCODE.SERVFAIL, undefined) : undefined;
     }
   }
 
-  private answer(sandboxId: string, msg: Buffer, tcp: boolean, reply: Reply): 'dropped' | undefined {
+  private answer(sandboxId: string, msg: Buffer, tcp: boolean): Buffer | Forward | undefined {
     const r = parseQuery(msg);
-    if (r.kind === 'drop') return 'dropped';
+    if (r.kind === 'drop') return undefined;
     if (r.kind === 'error') {
-      reply(buildError(r.id, r.flags1, r.rcode, r.question));
       this.publish(sandboxId, tcp, undefined, r.rcode, 'error');
-      return;
+      return buildError(r.id, r.flags1, r.rcode, r.question);
     }
     const q = r.query;
     const maxSize = tcp ? MAX_TCP_SIZE : Math.min(q.udpSize, 4096);
-    let local: LocalAnswer = { kind: 'unknown' };
-    let type = q.qtype;
-    if (q.qclass === CLASS_IN || q.qclass === CLASS_ANY) {
-      if (q.qtype === TYPE_ANY) {
-        local = this.records.lookup(sandboxId, q.key, TYPE_A);
-        type = TYPE_A;
-        if (local.kind !== 'records') {
-          const v6 = this.records.lookup(sandboxId, q.key, TYPE_AAAA);
-          if (v6.kind === 'records') { local = v6; type = TYPE_AAAA; }
-        }
-      } else {
-        local = this.records.lookup(sandboxId, q.key, q.qtype);
-      }
-    }
-    if (local.kind === 'records') {
-      reply(buildAnswer(q, { rcode: RCODE.NOERROR, type, rdata: local.rdata, ttl: this.ttl, maxSize }));
+    const local = localAnswer(this.records, sandboxId, q, maxSize, this.ttl);
+    if (local) {
       this.publish(sandboxId, tcp, q, RCODE.NOERROR, 'local');
-      return;
+      return local;
     }
-    if (local.kind === 'nodata') {
-      reply(buildAnswer(q, { rcode: RCODE.NOERROR, type, rdata: [], ttl: this.ttl, maxSize }));
-      this.publish(sandboxId, tcp, q, RCODE.NOERROR, 'local');
-      return;
-    }
+    const type = q.qtype === TYPE_ANY ? TYPE_A : q.qtype;
     const ups = this.records.upstreamsFor(sandboxId);
     const list = ups === undefined ? undefined : ups.length ? ups : this.defaultUpstreams();
     if (list === undefined || list.length === 0 || (q.edns && q.ednsVersion !== 0)) {
       // Internal network (or nowhere to forward): the name does not exist for this sandbox.
       // A socket whose sandbox is on no network at all has nothing to serve: REFUSED.
       const rcode = this.records.knows(sandboxId) ? RCODE.NXDOMAIN : RCODE.REFUSED;
-      reply(buildAnswer(q, { rcode, type, rdata: [], ttl: this.ttl, maxSize }));
       this.publish(sandboxId, tcp, q, rcode, 'local');
-      return;
+      return buildAnswer(q, { rcode, type, rdata: NO_RDATA, ttl: this.ttl, maxSize });
     }
-    this.forwarder.forward(msg, list, { tcp }).then(
+    return { q, list, type, maxSize };
+  }
+
+  /** Hand a query to the upstreams; `reply` is called exactly once (errors in it are swallowed). */
+  private forward(sandboxId: string, msg: Buffer, tcp: boolean, f: Forward, reply: Reply): void {
+    const { q, type, maxSize } = f;
+    const send = (b: Buffer) => { try { reply(b); } catch { /* socket closed under us */ } };
+    this.forwarder.forward(msg, f.list, { tcp }).then(
       (res) => {
         if (res.kind === 'answer') {
           const p = res.packet;
-          reply(!tcp && p.length > maxSize ? truncatedCopy(p, q) : p);
+          send(!tcp && p.length > maxSize ? truncatedCopy(p, q) : p);
           this.publish(sandboxId, tcp, q, p[3]! & 0x0f, 'forward');
         } else {
-          reply(buildAnswer(q, { rcode: RCODE.SERVFAIL, type, rdata: [], ttl: this.ttl, maxSize }));
+          send(buildAnswer(q, { rcode: RCODE.SERVFAIL, type, rdata: NO_RDATA, ttl: this.ttl, maxSize }));
           this.publish(sandboxId, tcp, q, RCODE.SERVFAIL, 'forward');
         }
       },
-      () => reply(buildAnswer(q, { rcode: RCODE.SERVFAIL, type, rdata: [], ttl: this.ttl, maxSize })),
+      () => send(buildAnswer(q, { rcode: RCODE.SERVFAIL, type, rdata: NO_RDATA, ttl: this.ttl, maxSize })),
     );
   }
 

@@ -1,8 +1,9 @@
 // integration/dns/resolver.test.ts — the embedded resolver in a real network namespace, checked
 // with dig: names, aliases, round robin, PTR, TCP, forwarding to an upstream in a separate netns
 // (over a veth), a dead upstream (one timeout, then the next), an internal network (no forward),
-// and a removed name answering NXDOMAIN at once. Runs inside the private netns of
-// scripts/test-integration.sh; everything it creates carries the prefix tsdtdns<pid>.
+// and a removed name answering NXDOMAIN at once — once with UDP on Node's dgram, once with UDP
+// served by the offload worker (recvmmsg/sendmmsg, as the daemon runs it). Runs inside the
+// private netns of scripts/test-integration.sh; everything it creates carries the prefix tdns<pid>.
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,10 +13,7 @@ import { DnsServer } from '../../core/dns/server.js';
 import { Forwarder } from '../../core/dns/forward.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const tag = `tdns${process.pid % 100000}`;
-const upNs = `${tag}up`;
-const vethA = `${tag}a`;
-const vethB = `${tag}b`;
+const UDP_BATCH = new URL('../../core/kernel/udp-batch.js', import.meta.url).href;
 const UP = '10.253.0.2';
 const DEAD = '10.253.0.3'; // on the link, never answers ARP: a black hole
 
@@ -27,8 +25,12 @@ async function dig(server: string, ...args: string[]): Promise<{ out: string; ms
 const short = async (server: string, ...args: string[]) => (await dig(server, '+short', ...args)).out.split('\n').filter(Boolean);
 const status = async (server: string, ...args: string[]) => /status: (\w+)/.exec((await dig(server, ...args)).out)?.[1];
 
-describe('embedded DNS in a network namespace (dig)', function () {
+for (const udp of ['dgram', 'batch'] as const) describe(`embedded DNS in a network namespace (dig), UDP ${udp}`, function () {
   this.timeout(60000);
+  const tag = `tdns${process.pid % 100000}${udp[0]}`;
+  const upNs = `${tag}up`;
+  const vethA = `${tag}a`;
+  const vethB = `${tag}b`;
   let records: DnsRecords;
   let forwarder: Forwarder;
   let server: DnsServer;
@@ -57,7 +59,7 @@ describe('embedded DNS in a network namespace (dig)', function () {
     for (let i = 1; i <= 5; i++) records.addEndpoint({ networkId: 'front', sandboxId: `w${i}`, name: `worker${i}`, aliases: ['workers'], ipv4: `10.10.0.${10 + i}` });
     records.addEndpoint({ networkId: 'back', sandboxId: 'db', name: 'db', ipv4: '10.20.0.5' });
     forwarder = new Forwarder({ timeoutMs: 1000, deadForMs: 60_000 });
-    server = new DnsServer({ records, forwarder, defaultUpstreams: () => [] });
+    server = new DnsServer({ records, forwarder, defaultUpstreams: () => [], udpBatch: udp === 'batch' ? { module: UDP_BATCH } : undefined });
     await server.listen({ sandboxId: 'app', address: '127.0.0.11', port: 53 });
     await server.listen({ sandboxId: 'db', address: '127.0.0.12', port: 53 });
   });
@@ -97,6 +99,20 @@ describe('embedded DNS in a network namespace (dig)', function () {
       firsts.add(a[0]!);
     }
     assert.ok(firsts.size >= 2, `first answer never changed (${[...firsts]})`);
+  });
+
+  it('EDNS0: OPT echoed; over 512 bytes without EDNS → TC, with +bufsize the whole answer', async () => {
+    const e = await dig('127.0.0.11', '+edns=0', '+bufsize=1232', 'web');
+    assert.match(e.out, /EDNS: version: 0/);
+    assert.match(e.out, /status: NOERROR/);
+    for (let i = 0; i < 40; i++) records.addEndpoint({ networkId: 'front', sandboxId: `m${i}`, name: `many${i}`, aliases: ['many'], ipv4: `10.10.1.${i + 1}` });
+    try {
+      const tc = await dig('127.0.0.11', '+noedns', '+ignore', 'many');
+      assert.match(tc.out, /flags: qr tc rd ra;/);
+      assert.equal((await short('127.0.0.11', '+bufsize=4096', 'many')).length, 40);
+    } finally {
+      for (let i = 0; i < 40; i++) records.removeEndpoint('front', `m${i}`);
+    }
   });
 
   it('PTR (dig -x) for IPv4 and IPv6', async () => {

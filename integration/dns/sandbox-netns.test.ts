@@ -6,9 +6,7 @@ import { execa } from 'execa';
 import { createEmbeddedDns, type EmbeddedDns } from '../../core/dns/index.js';
 import { bindSocketInNetns, createNetns, deleteNetns, openNetns } from '../../core/kernel/netns.js';
 
-const tag = `tdsb${process.pid % 100000}`;
-const nsA = `${tag}a`;
-const nsB = `${tag}b`;
+const UDP_BATCH = new URL('../../core/kernel/udp-batch.js', import.meta.url).href;
 
 async function digIn(ns: string, ...args: string[]): Promise<string> {
   return (await execa('ip', ['netns', 'exec', ns, 'dig', '@127.0.0.11', '+tries=1', '+time=3', ...args], { reject: false })).stdout;
@@ -16,8 +14,11 @@ async function digIn(ns: string, ...args: string[]): Promise<string> {
 const shortIn = async (ns: string, ...a: string[]) => (await digIn(ns, '+short', ...a)).split('\n').filter(Boolean);
 const statusIn = async (ns: string, ...a: string[]) => /status: (\w+)/.exec(await digIn(ns, ...a))?.[1];
 
-describe('embedded DNS per sandbox netns (127.0.0.11:53 inside each)', function () {
+for (const udp of ['dgram', 'batch'] as const) describe(`embedded DNS per sandbox netns (127.0.0.11:53 inside each), UDP ${udp}`, function () {
   this.timeout(60000);
+  const tag = `tdsb${process.pid % 100000}${udp[0]}`;
+  const nsA = `${tag}a`;
+  const nsB = `${tag}b`;
   let dns: EmbeddedDns;
 
   before(async function () {
@@ -26,6 +27,7 @@ describe('embedded DNS per sandbox netns (127.0.0.11:53 inside each)', function 
     createNetns(nsB).close();
     dns = createEmbeddedDns({
       resolvConf: [],
+      udpBatchModule: udp === 'batch' ? UDP_BATCH : undefined,
       openSocket: (p, o) => {
         const ns = openNetns({ path: p });
         try {
@@ -77,5 +79,8 @@ describe('embedded DNS per sandbox netns (127.0.0.11:53 inside each)', function 
     const ss = (await execa('ip', ['netns', 'exec', nsA, 'ss', '-Hlnut'])).stdout;
     assert.doesNotMatch(ss, /127\.0\.0\.11:53\b/);
     assert.deepEqual(await shortIn(nsB, 'db'), ['10.31.0.9']); // B unaffected
+    assert.equal(dns.server.udpThreadRunning, udp === 'batch'); // B still served by the thread
+    await dns.detachSandbox('B');
+    assert.doesNotMatch((await execa('ip', ['netns', 'exec', nsB, 'ss', '-Hlnut'])).stdout, /127\.0\.0\.11:53\b/);
   });
 });

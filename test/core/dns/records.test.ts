@@ -131,4 +131,37 @@ describe('dns records', () => {
     assert.ok(addMs < 2000, `10k adds took ${addMs} ms`);
     assert.ok(lookupUs < 20, `lookup took ${lookupUs} µs`);
   });
+  it('replicas: snapshot() + every watch() change rebuild the same tables (the UDP worker)', () => {
+    const r = setup();
+    r.setSandboxUpstreams('s1', ['198.51.100.9']);
+    r.setSandboxUpstreams('later', ['198.51.100.8']); // before it joins a network
+    const replica = new DnsRecords();
+    for (const c of r.snapshot()) replica.apply(c);
+    const seen: string[] = [];
+    const unwatch = r.watch((c) => { seen.push(c.op); replica.apply(structuredClone(c)); });
+    r.addEndpoint({ networkId: 'n1', sandboxId: 'later', name: 'late', aliases: ['www'], ipv4: '10.0.0.9' });
+    r.addNetwork('n3', { upstreams: ['192.0.2.53'] });
+    r.addEndpoint({ networkId: 'n3', sandboxId: 's3', name: 'secret', ipv6: 'fd03::4' });
+    r.removeEndpoint('n1', 's2');
+    r.removeSandbox('s1');
+    r.removeNetwork('n2');
+    assert.throws(() => r.addEndpoint({ networkId: 'n2', sandboxId: 'x', name: 'x', ipv4: '10.9.9.9' }), NotFoundError);
+    r.addEndpoint({ networkId: 'n1', sandboxId: 'later', name: 'late', aliases: ['other'], ipv4: '10.0.0.11' }); // re-add replaces
+    unwatch();
+    r.addEndpoint({ networkId: 'n1', sandboxId: 'after', name: 'after', ipv4: '10.0.0.10' }); // not replicated
+    assert.ok(seen.includes('removeNetwork') && seen.includes('removeSandbox'));
+    const names = ['web', 'www', 'other', 'api.v1', 'db', 'secret', 'late', 'x', 'after', 'abcdef012345'];
+    for (const sb of ['s1', 's2', 's3', 'later', 'x', 'after']) {
+      for (const n of names) {
+        for (const t of [TYPE_A, TYPE_AAAA]) {
+          const a = r.lookup(sb, wireKey(n), t);
+          const b = replica.lookup(sb, wireKey(n), t);
+          const flat = (x: typeof a) => (x.kind === 'records' ? x.rdata.map(ip4).sort() : x.kind);
+          if (!(sb === 'after' || n === 'after')) assert.deepEqual(flat(b), flat(a), `${sb} ${n} ${t}`);
+        }
+      }
+      assert.deepEqual(replica.upstreamsFor(sb), sb === 'after' ? undefined : r.upstreamsFor(sb), sb);
+    }
+    assert.equal(replica.lookup('after', wireKey('after'), TYPE_A).kind, 'unknown');
+  });
 });

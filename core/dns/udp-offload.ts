@@ -1,0 +1,219 @@
+// core/dns/udp-offload.ts — the main thread's side of udp-worker.ts: one worker thread serving
+// every sandbox's UDP socket with recvmmsg/sendmmsg from a replica of the record tables.
+//
+// Interface (server.ts is the only user):
+//   const off = new UdpOffload({ records, ioModule, ttl, log, onQuery })
+//   await off.add(sandboxId, fd)    the worker answers fd from now on (the worker starts on first use)
+//   await off.remove(fd)            the worker has let go of fd, and fd is closed (idempotent)
+//   off.sendTo(fd, answer, peer)    an answer from the main thread (forwarded / non-local queries)
+//   await off.close()               remove every fd, stop the thread
+// onQuery(sandboxId, fd, msg, peer) receives what the worker could not answer locally.
+//
+// Why one worker for all sandboxes, not one per socket: a thread costs an isolate (megabytes) and
+// a replica of every record; one thread already moves 2–3× what the main thread's dgram path
+// does (docs/benchmarks.md ## dns), and the main thread stays free for the API and forwarding.
+import { Worker, MessageChannel, type MessagePort } from 'node:worker_threads';
+import type * as UdpBatch from '../kernel/udp-batch.js';
+import type { Logger } from '../log.js';
+import { UnavailableError } from '../errors.js';
+import type { DnsRecords } from './records.js';
+import { VERSION, type FromWorker, type ToWorker, type UdpWorkerData } from './udp-worker.js';
+
+export interface UdpOffloadOptions {
+  records: DnsRecords;
+  /** URL of core/kernel/udp-batch.js (core/dns does not import the kernel layer). */
+  ioModule: string;
+  ttl: number;
+  /** Datagrams per recvmmsg (default 64). */
+  batch?: number;
+  log?: Logger;
+  onQuery: (sandboxId: string, fd: number, msg: Buffer, peer: Buffer) => void;
+}
+
+interface Running {
+  worker: Worker;
+  port: MessagePort;
+  wakeFd: number;
+  unwatch: () => void;
+  exited: Promise<void>;
+}
+
+interface Waiter { resolve: () => void; reject: (e: Error) => void }
+
+export class UdpOffload {
+  private io: Promise<typeof UdpBatch> | undefined;
+  private loaded: typeof UdpBatch | undefined;
+  private running: Promise<Running> | undefined;
+  /** what `running` resolved to */
+  private current: Running | undefined;
+  /** fd → sandbox, for every fd the worker serves or is about to */
+  private readonly sockets = new Map<number, string>();
+  private readonly waiting = new Map<number, Waiter>();
+  private closing = false;
+
+  constructor(private readonly o: UdpOffloadOptions) {}
+
+  /** The number of fds being served (tests, diagnostics). */
+  get size(): number {
+    return this.sockets.size;
+  }
+
+  /** Is a worker thread running? (tests) */
+  get threadRunning(): boolean {
+    return this.running !== undefined;
+  }
+
+  /** Takes ownership of fd: remove() closes it, also after a failed add(). */
+  async add(sandboxId: string, fd: number): Promise<void> {
+    this.sockets.set(fd, sandboxId);
+    if (this.closing) throw new UnavailableError(`dns for sandbox ${sandboxId}: the resolver is closing`);
+    const io = await this.kernelIo();
+    // The default receive buffer (rmem_default, ~208 KiB) overflows under bursts (UdpRcvbufErrors
+    // seen with aardvark and Docker under dnsperf); the kernel caps this at rmem_max.
+    io.setRecvBuffer(fd, 4 << 20);
+    const r = await this.start();
+    await this.ask(r, fd, { t: 'add', fd, sandboxId });
+  }
+
+  async remove(fd: number): Promise<void> {
+    if (!this.sockets.has(fd)) return;
+    const r = this.running ? await this.running.catch(() => undefined) : undefined;
+    try {
+      if (r) await this.ask(r, fd, { t: 'remove', fd });
+    } catch { /* the worker is gone: nobody reads fd any more */ }
+    this.sockets.delete(fd);
+    (await this.kernelIo()).closeFd(fd);
+  }
+
+  sendTo(fd: number, b: Buffer, peer: Buffer, sandboxId: string): void {
+    // The fd may have been closed (and its number reused) while the answer was being forwarded.
+    if (this.sockets.get(fd) !== sandboxId || !this.loaded) return;
+    this.loaded.sendTo(fd, b, peer);
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    await Promise.all([...this.sockets.keys()].map((fd) => this.remove(fd)));
+    const r = this.running ? await this.running.catch(() => undefined) : undefined;
+    this.running = undefined;
+    this.current = undefined;
+    if (!r) return;
+    r.unwatch();
+    r.port.postMessage({ t: 'stop' } satisfies ToWorker);
+    this.loaded!.signal(r.wakeFd);
+    const timer = setTimeout(() => void r.worker.terminate(), 2000);
+    await r.exited;
+    clearTimeout(timer);
+    r.port.close();
+    this.loaded!.closeFd(r.wakeFd);
+  }
+
+  /** core/kernel/udp-batch.js, loaded on first use. */
+  kernelIo(): Promise<typeof UdpBatch> {
+    this.io ??= (import(this.o.ioModule) as Promise<typeof UdpBatch>).then((m) => (this.loaded = m));
+    return this.io;
+  }
+
+  private ask(r: Running, fd: number, m: ToWorker): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.waiting.get(fd)?.reject(new UnavailableError(`dns udp fd ${fd}: superseded`));
+      this.waiting.set(fd, { resolve, reject });
+      // An unref'd worker's answer would not keep the loop alive while we wait for it.
+      if (this.waiting.size === 1) r.worker.ref();
+      r.port.postMessage(m);
+      this.loaded!.signal(r.wakeFd);
+    });
+  }
+
+  private settle(fd: number, e?: Error): void {
+    const w = this.waiting.get(fd);
+    if (!w) return;
+    this.waiting.delete(fd);
+    if (this.waiting.size === 0) this.current?.worker.unref();
+    if (e) w.reject(e);
+    else w.resolve();
+  }
+
+  private start(): Promise<Running> {
+    this.running ??= this.spawn();
+    return this.running;
+  }
+
+  private async spawn(): Promise<Running> {
+    const io = await this.kernelIo();
+    const wakeFd = io.eventFd();
+    const ctl = new Int32Array(new SharedArrayBuffer(4));
+    const { port1, port2 } = new MessageChannel();
+    let version = 0;
+    // Snapshot and subscription in one synchronous step: no change can fall between them.
+    const snapshot = this.o.records.snapshot();
+    const unwatch = this.o.records.watch((c) => {
+      version = (version + 1) | 0;
+      port1.postMessage({ t: 'records', v: version, c } satisfies ToWorker);
+      Atomics.store(ctl, VERSION, version);
+    });
+    const data: UdpWorkerData = {
+      ioModule: this.o.ioModule, batch: this.o.batch ?? 64, ttl: this.o.ttl, wakeFd,
+      ctl: ctl.buffer as SharedArrayBuffer, port: port2, snapshot, version: 0,
+    };
+    const worker = new Worker(new URL('./udp-worker.js', import.meta.url), { workerData: data, transferList: [port2] });
+    const exited = new Promise<void>((res) => worker.once('exit', () => res()));
+    const ready = new Promise<void>((resolve, reject) => {
+      worker.once('error', reject);
+      void exited.then(() => reject(new UnavailableError('dns udp worker exited while starting')));
+      worker.on('message', (m: FromWorker) => {
+        if (m === 'ready') {
+          worker.off('error', reject);
+          resolve();
+        } else if (m.t === 'query') {
+          const sandboxId = this.sockets.get(m.fd);
+          if (sandboxId !== undefined) {
+            this.o.onQuery(sandboxId, m.fd, Buffer.from(m.msg.buffer, m.msg.byteOffset, m.msg.byteLength),
+              Buffer.from(m.peer.buffer, m.peer.byteOffset, m.peer.byteLength));
+          }
+        } else if (m.t === 'failed') {
+          this.o.log?.error('dns udp socket failed', { fd: m.fd, error: m.error });
+          this.settle(m.fd, new UnavailableError(`dns udp fd ${m.fd}: ${m.error}`));
+        } else {
+          this.settle(m.fd);
+        }
+      });
+    });
+    const r: Running = { worker, port: port1, wakeFd, unwatch, exited };
+    void exited.then(() => this.onExit(r));
+    try {
+      await ready;
+    } catch (e) {
+      unwatch();
+      port1.close();
+      io.closeFd(wakeFd);
+      this.running = undefined;
+      throw e;
+    }
+    worker.on('error', (e) => this.o.log?.error('dns udp worker failed', { error: e }));
+    // Never the reason the daemon stays up: close() stops it, and process exit ends it anyway.
+    // (Not before it is ready — the caller awaits it — nor before the 'message' listener, which
+    // re-refs the worker's port.)
+    worker.unref();
+    port1.unref();
+    this.current = r;
+    return r;
+  }
+
+  /** The thread ended. Unless we stopped it, start a new one for the same sockets. */
+  private onExit(r: Running): void {
+    for (const fd of [...this.waiting.keys()]) this.settle(fd, new UnavailableError('dns udp worker exited'));
+    if (this.closing || !this.running) return;
+    this.o.log?.error('dns udp worker exited; restarting it');
+    r.unwatch();
+    r.port.close();
+    this.loaded?.closeFd(r.wakeFd);
+    this.running = undefined;
+    this.current = undefined;
+    const again = [...this.sockets];
+    this.sockets.clear();
+    for (const [fd, sandboxId] of again) {
+      this.add(sandboxId, fd).catch((e: unknown) => this.o.log?.error('dns udp socket lost', { fd, sandbox: sandboxId, error: e }));
+    }
+  }
+}
