@@ -17,6 +17,7 @@ import { ForbiddenError, InvalidArgumentError, withContext } from '../../../core
 import { cleanEntryName, hardlinkTarget, symlinkTargetInside } from './layer-path.js';
 import { TarParser, type TarSink } from './tar-parser.js';
 import { OffThreadSha256 } from './digest-worker.js';
+import { BufferPool, readPooled } from './buffer-pool.js';
 import type { TarEntry } from './tar-format.js';
 
 export const WHITEOUT_PREFIX = '.wh.';
@@ -44,6 +45,21 @@ export interface ApplyResult {
 /** Streams larger than this hash on the digest worker (a worker round trip costs ~1 ms). */
 const OFF_THREAD_AFTER = 8 << 20;
 
+/**
+ * Descriptor input is read into a pool: 2 MiB reads, 24 buffers (48 MiB at most per apply), 8 MiB
+ * per digest-worker message (well under the pool, see OffThreadSha256).
+ */
+const POOL_BUFFER = 2 << 20;
+const POOL_BUFFERS = 24;
+const POOL_BATCH = 8 << 20;
+/**
+ * What applyLayer reads. `{ fd }`: an open file or pipe, read from its current position to EOF
+ * into pooled buffers (no allocation per read); the caller keeps the descriptor. An fs.ReadStream
+ * of a whole file that nobody has read from yet is read the same way (through its own descriptor
+ * on its path; the stream is destroyed afterwards).
+ */
+export type LayerSource = Readable | AsyncIterable<Uint8Array> | { fd: number };
+
 const O_CREATE_FILE = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
 const euid = process.geteuid?.() ?? 0;
 const egid = process.getegid?.() ?? 0;
@@ -58,8 +74,41 @@ const umask = (() => {
 })();
 
 /** Apply `tar` to the existing directory `dest`. On error the caller removes what was written. */
-export async function applyLayer(tar: Readable | AsyncIterable<Uint8Array>, dest: string, opts: ApplyOptions): Promise<ApplyResult> {
+export async function applyLayer(tar: LayerSource, dest: string, opts: ApplyOptions): Promise<ApplyResult> {
   const root = fs.realpathSync(dest);
+  const input = descriptorInput(tar);
+  if (!input) return applyFrom(tar as AsyncIterable<Uint8Array>, null, root, dest, opts);
+  try {
+    return await applyFrom(readPooled(input.fd, input.pool), input.pool, root, dest, opts);
+  } finally {
+    if (input.ownFd) fs.closeSync(input.fd);
+    input.stream?.destroy();
+  }
+}
+
+interface DescriptorInput { fd: number; pool: BufferPool; ownFd: boolean; stream?: fs.ReadStream }
+
+function descriptorInput(tar: LayerSource): DescriptorInput | null {
+  const pool = () => new BufferPool(POOL_BUFFER, POOL_BUFFERS);
+  if (tar instanceof fs.ReadStream) {
+    // Only a stream over a whole file, untouched so far: then reading its path is the same bytes.
+    const s = tar as fs.ReadStream & { start?: number; end?: number };
+    if (typeof s.path !== 'string' || s.bytesRead !== 0 || s.readableDidRead || s.readableLength !== 0 || s.start !== undefined || s.end !== Infinity) return null;
+    let fd: number;
+    try {
+      fd = fs.openSync(s.path, fs.constants.O_RDONLY);
+    } catch {
+      return null; // read through the stream, which reports the error as it always did
+    }
+    return { fd, pool: pool(), ownFd: true, stream: s };
+  }
+  if (typeof tar === 'object' && tar !== null && !(Symbol.asyncIterator in tar) && typeof (tar as { fd?: unknown }).fd === 'number') {
+    return { fd: (tar as { fd: number }).fd, pool: pool(), ownFd: false };
+  }
+  return null;
+}
+
+async function applyFrom(tar: AsyncIterable<Uint8Array>, pool: BufferPool | null, root: string, dest: string, opts: ApplyOptions): Promise<ApplyResult> {
   // Small layers hash inline; past a few MiB the digest moves to the worker so hashing and
   // writing use both cores (the hash state cannot move, so the switch is made up front when the
   // caller knows the size, or after the first chunks otherwise).
@@ -77,16 +126,18 @@ export async function applyLayer(tar: Readable | AsyncIterable<Uint8Array>, dest
       // Write first, then hand the chunk to the hasher (which may take it without a copy).
       if (!parser.ended) parser.push(chunk);
       if (offThread) {
-        const wait = offThread.update(chunk);
+        const wait = offThread.update(chunk, pool !== null);
         if (wait) await wait;
       } else if (seen <= OFF_THREAD_AFTER) {
         pending.push(chunk);
       } else {
         // Large stream: replay what was seen into the worker and continue there.
-        offThread = new OffThreadSha256();
-        for (const p of pending) offThread.update(p);
+        offThread = pool
+          ? new OffThreadSha256({ batchBytes: POOL_BATCH, returnBuffers: (bufs) => { for (const b of bufs) pool.give(b); }, onFail: (e) => pool.fail(e) })
+          : new OffThreadSha256();
+        for (const p of pending) offThread.update(p, pool !== null);
         pending.length = 0;
-        offThread.update(chunk);
+        offThread.update(chunk, pool !== null);
         inline = null;
       }
     }

@@ -6,8 +6,8 @@
 import crypto from 'node:crypto';
 import { Worker, isMainThread, parentPort } from 'node:worker_threads';
 
-type ToWorker = { id: number; data?: Uint8Array[]; end?: true };
-type FromWorker = { id: number; acked?: number; digest?: string };
+type ToWorker = { id: number; data?: Uint8Array[]; ret?: true; end?: true };
+type FromWorker = { id: number; acked?: number; returned?: ArrayBuffer[]; digest?: string };
 
 if (!isMainThread && parentPort) {
   const port = parentPort;
@@ -18,7 +18,13 @@ if (!isMainThread && parentPort) {
     if (m.data) {
       let n = 0;
       for (const d of m.data) { h.update(d); n += d.byteLength; }
-      port.postMessage({ id: m.id, acked: n } satisfies FromWorker);
+      if (m.ret) {
+        // Pooled buffers go back to the apply's pool (transferred again: no copy, no allocation).
+        const returned = [...new Set(m.data.map((d) => d.buffer as ArrayBuffer))];
+        port.postMessage({ id: m.id, acked: n, returned } satisfies FromWorker, returned);
+      } else {
+        port.postMessage({ id: m.id, acked: n } satisfies FromWorker);
+      }
     }
     if (m.end) {
       hashes.delete(m.id);
@@ -30,7 +36,8 @@ if (!isMainThread && parentPort) {
 const BATCH = 16 << 20; // one message per 16 MiB (each postMessage costs ~1-2 ms in the apply loop)
 let worker: Worker | undefined;
 let nextId = 1;
-const sessions = new Map<number, { onAck: (n: number) => void; onDigest: (hex: string) => void }>();
+interface Session { onAck: (n: number, returned?: ArrayBuffer[]) => void; onDigest: (hex: string) => void; onFail: (e: Error) => void }
+const sessions = new Map<number, Session>();
 
 function getWorker(): Worker {
   if (worker) return worker;
@@ -38,11 +45,16 @@ function getWorker(): Worker {
   w.on('message', (m: FromWorker) => {
     const s = sessions.get(m.id);
     if (!s) return;
-    if (m.acked !== undefined) s.onAck(m.acked);
+    if (m.acked !== undefined) s.onAck(m.acked, m.returned);
     if (m.digest !== undefined) s.onDigest(m.digest);
   });
-  w.on('error', () => { worker = undefined; });
-  w.on('exit', () => { worker = undefined; });
+  // A dead worker fails every open session (their digests, and any buffers it held, are lost).
+  const fail = (e: Error) => {
+    if (worker === w) worker = undefined;
+    for (const s of [...sessions.values()]) s.onFail(e);
+  };
+  w.on('error', (e) => fail(e));
+  w.on('exit', (code) => fail(new Error(`digest worker exited with code ${code}`)));
   w.unref(); // ref'd only while a session is open (see OffThreadSha256)
   worker = w;
   return w;
@@ -56,13 +68,36 @@ export class OffThreadSha256 {
   private waiter: (() => void) | null = null;
   private result: Promise<string>;
 
-  constructor(private readonly maxInflight = 96 << 20) {
+  private readonly maxInflight: number;
+  private readonly batchLimit: number;
+  private readonly returnBuffers: ((bufs: ArrayBuffer[]) => void) | undefined;
+
+  /**
+   * `returnBuffers`: chunks handed over as owned (see update) come back through it once hashed,
+   * for a buffer pool. `batchBytes`: bytes per message (must stay well below what a pool holds,
+   * or the reader waits for buffers sitting in an unsent batch).
+   */
+  private failure: Error | null = null;
+
+  constructor(opts: {
+    maxInflight?: number;
+    batchBytes?: number;
+    returnBuffers?: (bufs: ArrayBuffer[]) => void;
+    /** The worker died: the stream cannot be hashed (a pool waiting for returns must give up). */
+    onFail?: (e: Error) => void;
+  } = {}) {
+    this.maxInflight = opts.maxInflight ?? 96 << 20;
+    this.batchLimit = opts.batchBytes ?? BATCH;
+    this.returnBuffers = opts.returnBuffers;
     let resolve!: (hex: string) => void;
-    this.result = new Promise((r) => { resolve = r; });
+    let reject!: (e: Error) => void;
+    this.result = new Promise((res, rej) => { resolve = res; reject = rej; });
+    this.result.catch(() => {}); // observed through digest()
     if (sessions.size === 0) this.w.ref();
     sessions.set(this.id, {
-      onAck: (n) => {
+      onAck: (n, returned) => {
         this.inflight -= n;
+        if (returned && this.returnBuffers) this.returnBuffers(returned);
         if (this.waiter && this.inflight <= this.maxInflight / 2) {
           const wake = this.waiter;
           this.waiter = null;
@@ -70,6 +105,15 @@ export class OffThreadSha256 {
         }
       },
       onDigest: (hex) => { this.close(); resolve(hex); },
+      onFail: (e) => {
+        this.failure = new Error(`sha256 worker: ${e.message}`);
+        this.close();
+        reject(this.failure);
+        const wake = this.waiter;
+        this.waiter = null;
+        wake?.();
+        opts.onFail?.(this.failure);
+      },
     });
   }
 
@@ -91,19 +135,22 @@ export class OffThreadSha256 {
 
   /**
    * Hand `chunk` over. The caller must be done with it: a chunk that owns its whole ArrayBuffer is
-   * transferred (no copy, and detached here); a slice of a larger buffer is copied. Chunks are
-   * sent in batches of a few MiB. Resolves at once unless too much is waiting to be hashed.
+   * transferred (no copy, and detached here); a slice of a larger buffer is copied, unless `owned`
+   * says the chunk's whole ArrayBuffer is the caller's to give (a pool buffer, possibly only
+   * partly filled): then it is transferred and comes back through returnBuffers. Chunks are sent
+   * in batches. Resolves at once unless too much is waiting to be hashed.
    */
-  update(chunk: Uint8Array): Promise<void> | undefined {
+  update(chunk: Uint8Array, owned = false): Promise<void> | undefined {
+    if (this.failure) throw this.failure;
     const buf = chunk.buffer;
-    if (buf instanceof ArrayBuffer && chunk.byteOffset === 0 && chunk.byteLength === buf.byteLength && chunk.byteLength >= 65536) {
+    if (buf instanceof ArrayBuffer && (owned || (chunk.byteOffset === 0 && chunk.byteLength === buf.byteLength && chunk.byteLength >= 65536))) {
       this.batch.push(chunk);
       this.transfer.push(buf);
     } else {
       this.batch.push(new Uint8Array(chunk));
     }
     this.batchBytes += chunk.byteLength;
-    if (this.batchBytes >= BATCH) this.flush();
+    if (this.batchBytes >= this.batchLimit) this.flush();
     if (this.inflight <= this.maxInflight) return undefined;
     return new Promise((r) => { this.waiter = r; });
   }
@@ -111,13 +158,16 @@ export class OffThreadSha256 {
   private flush(): void {
     if (!this.batch.length) return;
     this.inflight += this.batchBytes;
-    this.w.postMessage({ id: this.id, data: this.batch } satisfies ToWorker, this.transfer);
+    const msg: ToWorker = { id: this.id, data: this.batch };
+    if (this.returnBuffers) msg.ret = true;
+    this.w.postMessage(msg, this.transfer);
     this.batch = [];
     this.transfer = [];
     this.batchBytes = 0;
   }
 
   digest(): Promise<string> {
+    if (this.failure) return this.result;
     this.flush();
     this.w.postMessage({ id: this.id, end: true } satisfies ToWorker);
     return this.result;

@@ -97,7 +97,9 @@ describe('archive: entry names', () => {
   });
 });
 
-describe('archive: apply', () => {
+// Every apply behaviour is checked twice: from a stream of odd-sized chunks, and from a file
+// descriptor (the pooled-buffer reader).
+for (const via of ['chunks', 'fd'] as const) describe(`archive: apply (${via} input)`, () => {
   let tmp: string;
   let dest: string;
   let outside: string;
@@ -110,7 +112,17 @@ describe('archive: apply', () => {
   });
   afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-  const apply = (tar: Buffer, whiteouts: 'aufs' | 'overlay' = 'aufs') => applyLayer(chunked(tar, 4096), dest, { files, whiteouts });
+  const apply = async (tar: Buffer, whiteouts: 'aufs' | 'overlay' = 'aufs') => {
+    if (via === 'chunks') return applyLayer(chunked(tar, 4096), dest, { files, whiteouts });
+    const input = path.join(tmp, 'input.tar');
+    fs.writeFileSync(input, tar);
+    const fd = fs.openSync(input, 'r');
+    try {
+      return await applyLayer({ fd }, dest, { files, whiteouts });
+    } finally {
+      fs.closeSync(fd);
+    }
+  };
   const listing = (d: string) => fs.readdirSync(d, { recursive: true }).map(String).sort();
 
   it('writes files, dirs, symlinks, hardlinks with modes and mtimes, and digests the stream', async () => {
