@@ -27,6 +27,7 @@ import { MemoryStore } from '../core/store/memory.js';
 import { scopeStore } from '../core/store/scoped.js';
 import { createDefaultIpamDriver } from '../drivers/ipam/default/index.js';
 import { BRIDGE_DRIVER_ALIASES, createBridgeDriver } from '../drivers/network/bridge/index.js';
+import { settle } from './lib/settle.js';
 
 const N = Math.min(1000, Number(process.env.STEPS_N ?? 1000));
 const now = () => performance.now();
@@ -119,6 +120,7 @@ async function tsdSteps(root: string): Promise<void> {
   });
   await services.networks.create({ name: 'steps', ipam: { config: [{ subnet: '10.100.0.0/16' }] } });
   for (let i = 0; i < N; i++) await services.sandboxes.create({ name: `s${i}` });
+  await settle('steps');
   const samples: Array<Map<string, [number, number]>> = [];
   const totals: number[] = [];
   const t0 = now();

@@ -27,6 +27,7 @@ import { MemoryStore } from '../core/store/memory.js';
 import { scopeStore } from '../core/store/scoped.js';
 import { createDefaultIpamDriver } from '../drivers/ipam/default/index.js';
 import { BRIDGE_DRIVER_ALIASES, createBridgeDriver } from '../drivers/network/bridge/index.js';
+import { settle } from './lib/settle.js';
 
 const SIZES = (process.env.BRIDGE_SIZES ?? '1,100,1000').split(',').map(Number);
 const NETAVARK_MAX = Number(process.env.NETAVARK_MAX ?? 1000);
@@ -69,14 +70,55 @@ async function tsdStack(root: string) {
   return { services, bridge };
 }
 
-interface Result { attach: number[]; detach: number[]; total: number }
+interface Result {
+  attach: number[]; detach: number[]; total: number;
+  /** tsd's own CPU (user + sys, i.e. its syscalls' kernel time too) per attach, ms. */
+  cpu: number;
+  /** Interleaved attaches at ~1000 vs ~10 ports (only for n ≥ 1000). */
+  growth?: { big: number[]; small: number[] };
+}
+
+/**
+ * Growth with the port count, robust to this machine's load and to JIT warm-up: in the warm
+ * process, with `net` holding ~1000 ports, attach GROWTH_PAIRS more alternately to `net` and to a
+ * second network holding 10, so both series see the same load over time. (The sequential ratio
+ * "attaches 990-999 vs 5-14" compares a cold start with a warm end under a load that drifts.)
+ */
+const GROWTH_PAIRS = 20;
+async function growth(services: Awaited<ReturnType<typeof tsdStack>>['services'], net: string, tag: string): Promise<{ big: number[]; small: number[] }> {
+  const small = `${net}-small`;
+  await services.networks.create({ name: small, ipam: { config: [{ subnet: '10.103.0.0/16' }] } });
+  for (let i = 0; i < 10 + GROWTH_PAIRS; i++) await services.sandboxes.create({ name: `${tag}-gs${i}` });
+  for (let i = 0; i < GROWTH_PAIRS; i++) await services.sandboxes.create({ name: `${tag}-gb${i}` });
+  for (let i = 0; i < 10; i++) await services.networks.connect({ network: small, sandbox: `${tag}-gs${i}` });
+  await settle('growth');
+  const big: number[] = [];
+  const smallT: number[] = [];
+  for (let k = 0; k < GROWTH_PAIRS; k++) {
+    const one = async (network: string, sandbox: string, into: number[]) => {
+      const t = now();
+      await services.networks.connect({ network, sandbox });
+      into.push(now() - t);
+    };
+    if (k % 2) {
+      await one(net, `${tag}-gb${k}`, big);
+      await one(small, `${tag}-gs${10 + k}`, smallT);
+    } else {
+      await one(small, `${tag}-gs${10 + k}`, smallT);
+      await one(net, `${tag}-gb${k}`, big);
+    }
+  }
+  return { big, small: smallT };
+}
 
 async function benchTsd(root: string, n: number): Promise<Result> {
   const { services, bridge } = await tsdStack(path.join(root, `tsd-${n}`));
   const net = `bench${n}`;
   await services.networks.create({ name: net, ipam: { config: [{ subnet: '10.100.0.0/16' }] } });
   for (let i = 0; i < n; i++) await services.sandboxes.create({ name: `s${n}-${i}` });
+  await settle(`tsd ${n}`);
   const attach: number[] = [];
+  const c0 = process.cpuUsage();
   const t0 = now();
   for (let i = 0; i < n; i++) {
     const t = now();
@@ -84,6 +126,9 @@ async function benchTsd(root: string, n: number): Promise<Result> {
     attach.push(now() - t);
   }
   const total = now() - t0;
+  const c1 = process.cpuUsage(c0);
+  const cpu = (c1.user + c1.system) / 1000 / n;
+  const grown = n >= 1000 ? await growth(services, net, `s${n}`) : undefined;
   const detach: number[] = [];
   for (let i = 0; i < Math.min(n, DETACH_SAMPLE); i++) {
     const t = now();
@@ -91,11 +136,13 @@ async function benchTsd(root: string, n: number): Promise<Result> {
     detach.push(now() - t);
   }
   // The rest in one kernel batch (the driver deletes the network's link group), then the records.
-  const rec = await services.networks.inspectRecord(net);
-  await bridge.deleteNetwork(rec.id);
-  await services.networks.remove(net, { force: true });
+  for (const name of grown ? [net, `${net}-small`] : [net]) {
+    const rec = await services.networks.inspectRecord(name);
+    await bridge.deleteNetwork(rec.id);
+    await services.networks.remove(name, { force: true });
+  }
   for (const s of await services.sandboxes.list()) await services.sandboxes.remove(s.Id);
-  return { attach, detach, total };
+  return { attach, detach, total, cpu, ...(grown ? { growth: grown } : {}) };
 }
 
 function netavarkConfig(i: number, ports: number, portBase = 20000) {
@@ -128,6 +175,7 @@ async function benchNetavark(root: string, n: number): Promise<Result> {
   fs.mkdirSync(dir, { recursive: true });
   const ns = Array.from({ length: n }, (_, i) => path.join(dir, `ns${i}`));
   for (const p of ns) (await createNetnsAt(p)).close();
+  await settle(`netavark ${n}`);
   const attach: number[] = [];
   const t0 = now();
   for (let i = 0; i < n; i++) attach.push(await netavark('setup', dir, ns[i]!, netavarkConfig(i, 0)));
@@ -139,7 +187,7 @@ async function benchNetavark(root: string, n: number): Promise<Result> {
   }
   for (const p of ns) removeNetnsAt(p);
   await execa('ip', ['link', 'del', 'nvbr0'], { reject: false });
-  return { attach, detach, total };
+  return { attach, detach, total, cpu: NaN };
 }
 
 async function benchPortsTsd(root: string) {
@@ -223,6 +271,11 @@ async function main(): Promise<void> {
         f1(t.total), nv ? f1(nv.total) : '-',
         Number.isNaN(late) ? '-' : `${late.toFixed(2)}× (median of 990-999 vs 5-14)`,
       );
+      console.log(`  tsd CPU per attach (user+sys of the process, kernel work in its syscalls included): ${f1(t.cpu)} ms`);
+      if (t.growth) {
+        const g = t.growth;
+        console.log(`  growth, interleaved in the warm process: attach p50 at ~1000 ports ${f1(median(g.big))} ms vs at ~10 ports ${f1(median(g.small))} ms = ${(median(g.big) / median(g.small)).toFixed(2)}× (${GROWTH_PAIRS} pairs; big: ${g.big.map(f1).join(' ')}; small: ${g.small.map(f1).join(' ')})`);
+      }
       if (nv) console.log(`  ratio attach p50 netavark/tsd = ${(median(nv.attach) / median(t.attach)).toFixed(1)}×, detach p50 = ${(median(nv.detach) / median(t.detach)).toFixed(1)}×`);
     }
     const tp = await benchPortsTsd(root);

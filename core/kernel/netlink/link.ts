@@ -59,12 +59,21 @@ export interface BridgeOptions extends CommonLinkOptions {
   mcastSnooping?: boolean;
 }
 
+/** A new bridge's MTU (ether_setup's ETH_DATA_LEN). */
+const BRIDGE_DEFAULT_MTU = 1500;
+
 export interface VethOptions extends CommonLinkOptions {
   /** Create the peer directly inside this namespace (it arrives down and unconfigured). */
   peerNetns?: Netns;
   peerMac?: string;
   /** The peer's MTU (default: `mtu`). */
   peerMtu?: number;
+  /**
+   * TX and RX queues of each end (1..4096; default: the kernel's, one per *possible* CPU). Every
+   * queue is a sysfs kobject made at registration, so a many-CPU host pays for each one per veth;
+   * a container's veth gains nothing from more than one (veth is lockless on transmit).
+   */
+  queues?: number;
 }
 
 /** One pair for `createVeths`. */
@@ -257,16 +266,17 @@ export class LinkOps {
     if (ageing !== undefined && !(ageing >= 0 && ageing <= 1e6)) throw new InvalidArgumentError(`ageingTime: ${ageing} must be 0..1000000 seconds`);
     // IFLA_MTU at creation sets dev->mtu without marking it user-set, so the bridge snaps back
     // to its ports' minimum on the first enslave (br_mtu_auto_adjust); and a SETLINK to the same
-    // value is a no-op that marks nothing. So: create at the default MTU, then change it.
-    this.create('bridge', name, { ...o, mtu: undefined }, undefined, (w) => {
+    // value is a no-op that marks nothing. So: create at another MTU (the default, 1500, or 1499
+    // when 1500 is asked), then set it. A user-set MTU also spares every later enslave the
+    // auto-adjust walk over all ports (docs/kernel-notes.md).
+    checkMtu(o.mtu);
+    const start = o.mtu === BRIDGE_DEFAULT_MTU ? BRIDGE_DEFAULT_MTU - 1 : undefined;
+    this.create('bridge', name, { ...o, mtu: start }, undefined, (w) => {
       if (o.stp !== undefined) w.u32(IFLA_BR.STP_STATE, o.stp ? 1 : 0);
       if (ageing !== undefined) w.u32(IFLA_BR.AGEING_TIME, Math.round(ageing * 100)); // clock_t (1/100 s)
       if (o.mcastSnooping !== undefined) w.u8(IFLA_BR.MCAST_SNOOPING, o.mcastSnooping ? 1 : 0);
     });
-    if (o.mtu !== undefined) {
-      checkMtu(o.mtu);
-      this.set(name, { mtu: o.mtu }, 'set mtu');
-    }
+    if (o.mtu !== undefined) this.set(name, { mtu: o.mtu }, 'set mtu');
   }
 
   createVeth(name: string, peerName: string, o: VethOptions = {}): void {
@@ -311,7 +321,14 @@ export class LinkOps {
     const peerMac = o.peerMac !== undefined ? macToBytes(o.peerMac, 'peerMac') : undefined;
     const peerMtu = o.peerMtu ?? o.mtu;
     const peerFd = o.peerNetns?.fd;
-    this.writeCreate('veth', name, o, undefined, (w) => {
+    const q = o.queues;
+    if (q !== undefined && !(Number.isInteger(q) && q >= 1 && q <= 4096)) throw new InvalidArgumentError(`queues: ${q} must be an integer 1..4096`);
+    const queues = (w: MessageWriter) => {
+      if (q === undefined) return;
+      w.u32(IFLA.NUM_TX_QUEUES, q);
+      w.u32(IFLA.NUM_RX_QUEUES, q);
+    };
+    this.writeCreate('veth', name, o, queues, (w) => {
       // VETH_INFO_PEER carries a whole ifinfomsg + IFLA_* attributes for the peer.
       const p = w.nest(VETH_INFO_PEER);
       // No IFF_UP here: veth_newlink configures the peer before pairing it, so opening it fails
@@ -321,6 +338,7 @@ export class LinkOps {
       if (peerMtu !== undefined) w.u32(IFLA.MTU, peerMtu);
       if (peerMac) w.attr(IFLA.ADDRESS, peerMac);
       if (peerFd !== undefined) w.u32(IFLA.NET_NS_FD, peerFd);
+      queues(w);
       w.end(p);
     });
   }

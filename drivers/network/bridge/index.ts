@@ -27,6 +27,8 @@ export const BRIDGE_DRIVER_ALIASES: readonly string[] = ['bridge'];
 
 /** A Linux bridge has port numbers 1..1023 (BR_MAX_PORTS 1024); the kernel says only EXFULL. */
 export const MAX_BRIDGE_PORTS = 1023;
+/** A bridge's and its veths' MTU when the network sets none. */
+const DEFAULT_MTU = 1500;
 
 /**
  * Link groups tsd-bridge uses: 0x74 ('t') in the top byte, 24 bits from the network id. Every
@@ -175,6 +177,20 @@ export function createBridgeDriver(ctx: DriverContext): BridgeDriver {
     ...(n.config.hostBindingIpv6 ? { hostBindingIpv6: n.config.hostBindingIpv6 } : {}),
   });
 
+  /**
+   * No IPv6 on the host end of a veth (a bridge port is layer 2; the bridge holds the gateway).
+   * Set before the peer goes up: at carrier-on, addrconf would otherwise add the port's ff00::/8
+   * and fe80::/64 routes (a linear walk of one FIB leaf holding every port's) and walk the host's
+   * whole IPv6 FIB (rt6_sync_up) — under the rtnl lock, in the link-watch worker, so every later
+   * request waits. At 1000 ports that was ~0.6 ms per attach (docs/kernel-notes.md, bridge).
+   */
+  function hostIpv6Off(veth: string): void {
+    try {
+      kernel.sysctl.write(kernel.sysctl.netConfKey(6, veth, 'disable_ipv6'), 1);
+    } catch (e) {
+      if (!(e instanceof NotFoundError)) throw e; // no IPv6 in this kernel: nothing to turn off
+    }
+  }
   function sysctlOn(key: string): void {
     if (kernel.sysctl.read(key) !== '1') kernel.sysctl.write(key, 1);
   }
@@ -193,9 +209,11 @@ export function createBridgeDriver(ctx: DriverContext): BridgeDriver {
     // snooping off: with it on, every port's carrier change (each attach) re-enables multicast
     // timers on *every* port under the rtnl lock (br_port_state_selection), so an attach cost
     // grew with the port count (docs/bridge.md); multicast is then flooded like broadcast.
+    // MTU always set (user-set in the kernel's eyes, also at the default): every enslave would
+    // otherwise walk all ports for their minimum (br_mtu_auto_adjust); every veth of the network
+    // gets this MTU anyway.
     await links.createBridge(n.bridge, {
-      group: n.group, up: true, mcastSnooping: false, mac: bridgeMac(n),
-      ...(n.config.mtu ? { mtu: n.config.mtu } : {}),
+      group: n.group, up: true, mcastSnooping: false, mac: bridgeMac(n), mtu: n.config.mtu || DEFAULT_MTU,
     });
     undo.push(`delete bridge ${n.bridge}`, () => links.deleteLinkIfExists(n.bridge).then(() => undefined));
     await addBridgeAddresses(n);
@@ -329,12 +347,23 @@ export function createBridgeDriver(ctx: DriverContext): BridgeDriver {
     const create = async () => {
       const ns = inSandbox ? kernel.netns.open({ path: req.sandboxKey }) : undefined;
       try {
+        // Host end: the bridge's own MAC, one queue, IPv6 off (hostIpv6Off). The MAC: a port's
+        // address becomes a static local FDB entry, and enslaving walks every static entry
+        // (br_fdb_unsync_static) — with one shared address that list stays one entry long. A
+        // bridge port never sends from its own address (IPv6 is off, STP is off); frames to the
+        // bridge's MAC go up to the bridge as before. One queue: see VethOptions.queues.
         await links.createVeth(ep.veth, peer, {
-          group: n.group, master: n.bridge, up: true, peerMac: ep.mac,
+          group: n.group, master: n.bridge, up: true, mac: bridgeMac(n), peerMac: ep.mac, queues: 1,
           ...(n.config.mtu ? { mtu: n.config.mtu } : {}), ...(ns ? { peerNetns: ns } : {}),
         });
       } finally {
         ns?.close();
+      }
+      try {
+        hostIpv6Off(ep.veth);
+      } catch (e) {
+        await links.deleteLinkIfExists(ep.veth).catch(() => undefined);
+        throw e;
       }
     };
     try {
