@@ -47,6 +47,28 @@ describe('kernel/netlink (real kernel)', function () {
     assert.equal((await link('vbr')).master, 'br0');
   });
 
+  it('a bridge asked for MTU 1500 (the default) keeps it when a smaller port joins (user-set in the kernel)', async () => {
+    await host.createBridge('br15', { mtu: 1500, up: true });
+    await host.createVeth('v15', 'v15p', { mtu: 1400, master: 'br15' });
+    assert.equal((await link('br15')).mtu, 1500);
+    // Control: without an MTU the bridge follows its smallest port (br_mtu_auto_adjust).
+    await host.createBridge('brauto', { up: true });
+    await host.createVeth('vauto', 'vautop', { mtu: 1400, master: 'brauto' });
+    assert.equal((await link('brauto')).mtu, 1400);
+    for (const l of ['v15', 'vauto', 'br15', 'brauto']) await host.deleteLinkIfExists(l);
+  });
+
+  it('creates a veth with one TX/RX queue per end (peer in another netns); rejects a bad count naming the field', async () => {
+    await host.createVeth('vq', 'vqp', { peerNetns: sbNs, queues: 1 });
+    for (const [name, ns] of [['vq', hostName], ['vqp', sbName]] as const) {
+      const l = await link(name, ns);
+      assert.deepEqual([l.num_tx_queues, l.num_rx_queues], [1, 1], name);
+    }
+    await host.deleteLinkIfExists('vq');
+    await assert.rejects(host.createVeth('vq2', 'vq2p', { queues: 0 }), /queues: 0 must be an integer 1\.\.4096/);
+    assert.equal(await host.findLink('vq2'), undefined);
+  });
+
   it('creates a veth with the peer inside another netns, and attaches it (rename, address, up, default route)', async () => {
     await host.createVeth('veth1', 'tmp1', { peerNetns: sbNs, mtu: 1450, mac: '02:00:00:00:01:01', peerMac: '02:00:00:00:01:02', group: 7 });
     await host.setLink('veth1', { master: 'br0', up: true });

@@ -70,6 +70,22 @@ describe('tsd-bridge (real kernel)', function () {
     const ports = await ipJ(['link', 'show', 'master', br]);
     assert.equal(ports.length, 2);
     for (const p of ports) assert.ok(p.ifname.startsWith('veth') && p.mtu === 1400);
+    // Host ends: the bridge's MAC (one static FDB entry for all), no IPv6, one queue each
+    // (docs/kernel-notes.md "Bridge attach cost"); the sandbox end keeps its own MAC.
+    const [brLink] = await ipJ(['-d', 'link', 'show', 'dev', br]);
+    for (const p of await ipJ(['-d', 'link', 'show', 'master', br])) {
+      assert.equal(p.address, brLink.address, `${p.ifname} has the bridge's MAC`);
+      assert.deepEqual([p.num_tx_queues, p.num_rx_queues], [1, 1], `${p.ifname} queues`);
+      assert.equal(fs.readFileSync(`/proc/sys/net/ipv6/conf/${p.ifname}/disable_ipv6`, 'utf8').trim(), '1', `${p.ifname} IPv6 off`);
+      const [a6] = await ipJ(['-6', 'addr', 'show', 'dev', p.ifname]);
+      assert.deepEqual(a6?.addr_info ?? [], [], `${p.ifname} has no IPv6 address`);
+    }
+    const [bridgeLink] = await ipJ(['-d', 'link', 'show', 'dev', br]);
+    assert.equal(bridgeLink.mtu, 1400, 'the bridge MTU as asked');
+    // A port with its own MAC would add a permanent (local) entry { ifname: port, master: br }.
+    const fdbLocal = JSON.parse(String((await run('bridge', ['-j', 'fdb', 'show', 'br', br])).stdout))
+      .filter((f: any) => f.master === br && f.state === 'permanent' && f.ifname !== br);
+    assert.deepEqual(fdbLocal, [], 'no per-port local FDB entries');
     const bl = JSON.parse(String((await run('bridge', ['-j', '-d', 'link', 'show', 'master', br])).stdout));
     assert.ok(bl.every((p: any) => p.hairpin === false), 'no hairpin without published ports');
     const sysctl = fs.readFileSync(`/proc/sys/net/ipv4/conf/${br}/route_localnet`, 'utf8').trim();
