@@ -1,7 +1,7 @@
 // integration/daemon/crash-reconcile.test.ts — peers.md #34, end to end: a real tsd child on
 // nftables runs connects/disconnects (static IPs, published ports), network create + rm -f and
 // sandbox create + rm through its API, three workers at once, and is killed with SIGKILL at a
-// random instant, ROUNDS times. After every restart, independent tools must agree with tsd's
+// random instant, ROUNDS times (every third restart is itself killed at a random instant). After every restart, independent tools must agree with tsd's
 // records: `ip -j link` on the host and in every sandbox netns (no veth or bridge nobody's record
 // claims, no half-made interface), `nft -j list table inet tsd` (port elements == published ports
 // of the records, bridges set == networks), the pinned netns files == sandbox records, the IPAM's
@@ -227,6 +227,7 @@ describe('kill -9 at random instants during connect/disconnect/network create+rm
   it(`nothing leaks across ${ROUNDS} SIGKILLs at random instants; the same static IP connects again`, async () => {
     await checkConsistent('start');
     const report: string[] = [];
+    const startKills: string[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       const stop = { now: false };
       const work = workload(stop, round);
@@ -235,6 +236,19 @@ describe('kill -9 at random instants during connect/disconnect/network create+rm
       await t.stop('SIGKILL');
       stop.now = true;
       await work;
+      if (round % 3 === 2) {
+        // Also killed while starting (inside its reconcile, when the instant is right): the next
+        // start must finish what this one began.
+        const mark = t.log().length;
+        const starting = t.start().catch(() => undefined);
+        // Aim at the reconcile: a random instant shortly after the drivers reconciled.
+        for (let i = 0; i < 200 && !t.log().slice(mark).includes('"msg":"driver reconciled"'); i++) await sleep(10);
+        await sleep(Math.floor(Math.random() * 300));
+        await t.stop('SIGKILL');
+        await starting;
+        const l = t.log().slice(mark);
+        startKills.push(l.includes('"msg":"reconciled"') ? 'after' : l.includes('"msg":"reconcile: ') ? 'inside' : 'before');
+      }
       await t.start();
       const { endpoints } = await checkConsistent(`round ${round} (killed after ${ms} ms)`);
       const rec = /"msg":"reconciled".*$/m.exec(t.log().split('\n').filter((l) => l.includes('"msg":"reconciled"')).at(-1) ?? '')?.[0] ?? '';
@@ -242,6 +256,7 @@ describe('kill -9 at random instants during connect/disconnect/network create+rm
       report.push(`${ms}ms:${endpoints}ep/${recovered}i`);
     }
     console.log(`      rounds (kill instant: endpoints after restart / intents recovered): ${report.join(' ')}`);
+    console.log(`      starts killed (before / inside / after their reconcile): ${startKills.join(' ')}`);
     const recoveredTotal = report.reduce((a, r) => a + Number(/\/(\d+)i/.exec(r)?.[1] ?? 0), 0);
     assert.ok(recoveredTotal > 0, 'at least one kill landed inside an operation (else the test proved nothing)');
 
