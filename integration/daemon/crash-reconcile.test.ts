@@ -15,7 +15,7 @@ import path from 'node:path';
 import { createDefaultIpamDriver } from '../../drivers/ipam/default/index.js';
 import { LmdbStore } from '../../core/store/lmdb.js';
 import { scopeStore } from '../../core/store/scoped.js';
-import { tsdChild, type TsdChild } from './tsd-child.js';
+import { mountsUnder, tsdChild, type TsdChild } from './tsd-child.js';
 
 const ROUNDS = Number(process.env.CRASH_ROUNDS ?? 24);
 const BASE_SUBNET = '10.232.0';
@@ -84,6 +84,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe('kill -9 at random instants during connect/disconnect/network create+rm/sandbox create+rm (peers.md #34)', function () {
   this.timeout(600_000);
   let t: TsdChild;
+  let layer = '';
   const sock = () => t.sock;
   // Left by earlier files of the same integration run (one namespace): not ours to judge.
   let before0 = { links: new Set<string>(), ports: new Set<string>(), bridges: new Set<string>() };
@@ -96,6 +97,16 @@ describe('kill -9 at random instants during connect/disconnect/network create+rm
     await t.start();
     await must(sock(), 'POST', '/networks/create', { Name: 'base', IPAM: { Config: [{ Subnet: `${BASE_SUBNET}.0/24` }] }, Options: { 'com.docker.network.bridge.name': 'tsdcr0' } });
     for (const n of SANDBOXES) await must(sock(), 'POST', '/sandboxes/create', { Name: n });
+    // A root filesystem layer and a volume for the sandboxes of the rootfs worker.
+    const rootfs = path.join(t.dir, 'rootfs');
+    fs.mkdirSync(path.join(rootfs, 'etc'), { recursive: true });
+    fs.writeFileSync(path.join(rootfs, 'etc/os-release'), 'NAME=tsdtest-crash\n');
+    const tar = path.join(t.dir, 'rootfs.tar');
+    assert.equal(spawnSync('tar', ['-C', rootfs, '-cf', tar, '.']).status, 0);
+    const imp = t.tsctl('layer', 'import', tar);
+    assert.equal(imp.code, 0, imp.err);
+    layer = imp.out.trim();
+    assert.equal(t.tsctl('volume', 'create', 'crvol').code, 0);
   });
 
   afterEach(function () {
@@ -144,7 +155,14 @@ describe('kill -9 at random instants during connect/disconnect/network create+rm
         await ignore(call(sock(), 'DELETE', `/sandboxes/${name}`));
       }
     };
-    return Promise.all([base(), tmpNets(), sandboxes()]);
+    const rootfsSandboxes = async () => {
+      for (let k = 0; !stop.now; k++) {
+        const name = `r${k % 2}`;
+        await ignore(call(sock(), 'POST', '/sandboxes/create', { Name: name, RootFs: layer, Volumes: ['crvol:/data'] }));
+        await ignore(call(sock(), 'DELETE', `/sandboxes/${name}`));
+      }
+    };
+    return Promise.all([base(), tmpNets(), sandboxes(), rootfsSandboxes()]);
   }
 
   /** Everything the kernel and the IPAM hold matches tsd's records. Polls briefly (veths are reaped in batches). */
@@ -206,6 +224,14 @@ describe('kill -9 at random instants during connect/disconnect/network create+rm
     assert.deepEqual(fw.ports, wantPorts, `${label}: nft port elements`);
     assert.deepEqual(fw.bridges, bridges, `${label}: nft bridges set`);
 
+    // Root filesystems: mounts under tsd's dirs == an overlay root and a volume bind per rootfs
+    // sandbox; the volume's references == those sandboxes.
+    const withRoot = sbs.filter((s) => /^r\d$/.test(s.Name));
+    const fsMounts = mountsUnder(t.dir).filter((m) => !m.includes('/run/netns/'));
+    assert.equal(fsMounts.length, 2 * withRoot.length, `${label}: mounts ${fsMounts.join(', ')} for rootfs sandboxes ${withRoot.map((s) => s.Name).join(',')}`);
+    const vol = await must<{ UsageData: { RefCount: number } }>(sock(), 'GET', '/volumes/crvol');
+    assert.equal(vol.UsageData.RefCount, withRoot.length, `${label}: crvol references`);
+
     // IPAM leases == endpoint addresses + gateways; no intent left (read from the store itself:
     // LMDB serves readers in other processes).
     const store = LmdbStore.open(path.join(t.dataRoot, 'store'));
@@ -218,6 +244,10 @@ describe('kill -9 at random instants during connect/disconnect/network create+rm
       const want = [...nets.map((n) => n.IPAM.Config[0]!.Gateway!), ...eps.map((e) => e.IPv4Address.split('/')[0]!)].sort();
       assert.deepEqual(leases, want, `${label}: IPAM leases`);
       assert.deepEqual((await store.list('tsd/intents/')).map((e) => e.key), [], `${label}: intents left`);
+      const rw = (await store.list<{ id: string; owner: string }>('tsd/layers-rw/')).map((e) => e.value);
+      assert.deepEqual(rw.map((r) => r.owner).sort(), withRoot.map((s) => s.Id).sort(), `${label}: read-write layers and their sandboxes`);
+      const dirs = fs.readdirSync(path.join(t.dataRoot, 'drivers', 'tsd-overlay2')).filter((e) => e !== 'l' && e !== layer).sort();
+      assert.deepEqual(dirs, rw.map((r) => r.id).sort(), `${label}: overlay2 read-write layer dirs`);
     } finally {
       await store.close();
     }
