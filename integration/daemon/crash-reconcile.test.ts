@@ -1,11 +1,14 @@
 // integration/daemon/crash-reconcile.test.ts — peers.md #34, end to end: a real tsd child on
-// nftables runs connects/disconnects (static IPs, published ports), network create + rm -f and
-// sandbox create + rm through its API, three workers at once, and is killed with SIGKILL at a
-// random instant, ROUNDS times (every third restart is itself killed at a random instant). After every restart, independent tools must agree with tsd's
-// records: `ip -j link` on the host and in every sandbox netns (no veth or bridge nobody's record
-// claims, no half-made interface), `nft -j list table inet tsd` (port elements == published ports
-// of the records, bridges set == networks), the pinned netns files == sandbox records, the IPAM's
-// leases == endpoint addresses + gateways, no intent left; and the same static IP connects again.
+// nftables runs connects/disconnects (static IPs, published ports), network create + rm -f,
+// sandbox create + rm, and sandbox create --rootfs --volume + rm through its API, four workers
+// at once, and is killed with SIGKILL at a random instant, ROUNDS times (every third restart is
+// itself killed, aimed at its reconcile). After every restart, independent tools must agree with
+// tsd's records: `ip -j link` on the host and in every sandbox netns (no veth or bridge nobody's
+// record claims, no half-made interface), `nft -j list table inet tsd` (port elements ==
+// published ports of the records, bridges set == networks), the pinned netns files == sandbox
+// records, mounts under tsd's dirs, read-write layers and volume references == the rootfs
+// sandboxes, the IPAM's leases == endpoint addresses + gateways, no intent left; and the same
+// static IP connects again.
 // Runs as root inside the private net+mount namespace of scripts/test-integration.sh.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
