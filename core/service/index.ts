@@ -91,7 +91,7 @@ export function createServices(o: ServicesOptions): Services {
       const swept = await networks.sweepUnclaimed();
       const vol = await volumes.reconcile();
       o.log.info('reconciled', {
-        intentsRecovered: intents.recovered + sbIntents.finished, intentsKept: intents.kept, strayNetns: sbIntents.strayNetns,
+        intentsRecovered: intents.recovered + sbIntents.finished, intentsKept: intents.kept, strayNetns: sbIntents.strayNetns, strayRootfs: sbIntents.strayRootfs,
         sandboxesRemoved: sb.removed.length, staleEndpoints: net.staleEndpoints, unclaimedEndpoints: swept.endpoints,
         unclaimedAddresses: swept.addresses, volumesMissing: vol.missing.length,
       });

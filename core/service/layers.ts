@@ -186,9 +186,11 @@ export class LayerService {
       const parent = await this.find(p0.id);
       const driver = await this.driver(parent.driver);
       const record: ReadWriteLayerRecord = { id, parent: parent.id, driver: parent.driver, owner, created: new Date().toISOString() };
-      await driver.createReadWrite(id, parent.id);
+      // The record first: a crash after the driver made the layer must leave a record naming it
+      // (and its owner), so the startup sweep can remove it (peers.md #34).
+      await this.d.store.put(rwKey(id), record);
       try {
-        await this.d.store.put(rwKey(id), record);
+        await driver.createReadWrite(id, parent.id);
         const path = await driver.get(id);
         this.d.log.info('read-write layer created', { id, parent: parent.id, owner });
         return { record, path };
@@ -205,6 +207,11 @@ export class LayerService {
     const e = await this.d.store.get<ReadWriteLayerRecord>(rwKey(id));
     if (!e) throw new NotFoundError(`read-write layer ${id} not found`);
     return (await this.driver(e.value.driver)).get(id);
+  }
+
+  /** Every read-write layer record (startup sweep: layers whose owner sandbox has no record). */
+  async listReadWrite(): Promise<ReadWriteLayerRecord[]> {
+    return (await this.d.store.list<ReadWriteLayerRecord>('layers-rw/')).map((e) => e.value);
   }
 
   /** Put (unmount) and remove a read-write layer and its record. Idempotent. */

@@ -485,10 +485,11 @@ export class NetworkService {
     await UndoStack.run(async (undo) => {
       const v4 = n.pools.filter((p) => !p.v6);
       const v6 = n.pools.filter((p) => p.v6);
-      // The intent is written alongside the address (the embedded store puts writes of one event
-      // turn in one transaction) and is durable before the first driver step; putEndpoint retires
-      // it, so the hot path gains no commit of its own. An address taken just before a crash is
-      // given back by the startup lease sweep, which the intent does not need to name.
+      // The intent is written alongside the address (the embedded store puts the writes of one
+      // event turn in one transaction: one sync for both, bench/crash-intents.ts) and is durable
+      // before the first driver step; putEndpoint retires it in the commit it makes anyway. An
+      // address taken just before a crash is given back by the startup lease sweep, so the
+      // intent need not name it.
       const [written, reserved] = await Promise.allSettled([
         this.d.records.putIntent(intent),
         (async () => {

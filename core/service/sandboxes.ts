@@ -257,7 +257,7 @@ export class SandboxService {
    * namespaces tsd pinned and the file folders it wrote for sandboxes whose record was never
    * written (a crash inside create). Idempotent.
    */
-  async recoverIntents(): Promise<{ finished: number; strayNetns: number; strayFiles: number }> {
+  async recoverIntents(): Promise<{ finished: number; strayNetns: number; strayFiles: number; strayRootfs: number }> {
     let finished = 0;
     for (const i of await this.d.records.listIntents()) {
       if (i.kind !== 'sandbox-rm') continue;
@@ -293,7 +293,43 @@ export class SandboxService {
       this.d.files.remove(id);
       strayFiles++;
     }
-    return { finished, strayNetns, strayFiles };
+    const strayRootfs = await this.sweepStrayRootfs(ids);
+    return { finished, strayNetns, strayFiles, strayRootfs };
+  }
+
+  /**
+   * A create killed after its read-write layer or a volume mount, before its record: the
+   * volume references (callers "<sandbox id>:<target>") and the read-write layers (owner = the
+   * sandbox id) of sandboxes with no record are released. The layer's root goes with a lazy
+   * unmount, which takes the volume binds inside it along.
+   */
+  private async sweepStrayRootfs(ids: ReadonlySet<string>): Promise<number> {
+    if (!this.d.layers || !this.d.volumes) return 0;
+    let swept = 0;
+    const owner = (caller: string) => caller.slice(0, caller.indexOf(':'));
+    for (const v of await this.d.records.listVolumes()) {
+      for (const caller of v.mountedBy) {
+        if (!caller.includes(':') || ids.has(owner(caller))) continue;
+        try {
+          await this.d.volumes.unmount(v.name, caller);
+          swept++;
+          this.d.log.warn('reconcile: released a volume mount no sandbox record claims', { volume: v.name, caller });
+        } catch (e) {
+          this.d.log.error('reconcile: volume mount no sandbox record claims not released', { volume: v.name, caller, err: e });
+        }
+      }
+    }
+    for (const rw of await this.d.layers.listReadWrite()) {
+      if (ids.has(rw.owner)) continue;
+      try {
+        await this.d.layers.releaseReadWrite(rw.id);
+        swept++;
+        this.d.log.warn('reconcile: removed a read-write layer no sandbox record claims', { layer: rw.id, owner: rw.owner });
+      } catch (e) {
+        this.d.log.error('reconcile: read-write layer no sandbox record claims not removed', { layer: rw.id, owner: rw.owner, err: e });
+      }
+    }
+    return swept;
   }
 
   /**

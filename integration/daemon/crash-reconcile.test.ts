@@ -1,11 +1,14 @@
 // integration/daemon/crash-reconcile.test.ts — peers.md #34, end to end: a real tsd child on
-// nftables runs connects/disconnects (static IPs, published ports), network create + rm -f and
-// sandbox create + rm through its API, three workers at once, and is killed with SIGKILL at a
-// random instant, ROUNDS times. After every restart, independent tools must agree with tsd's
-// records: `ip -j link` on the host and in every sandbox netns (no veth or bridge nobody's record
-// claims, no half-made interface), `nft -j list table inet tsd` (port elements == published ports
-// of the records, bridges set == networks), the pinned netns files == sandbox records, the IPAM's
-// leases == endpoint addresses + gateways, no intent left; and the same static IP connects again.
+// nftables runs connects/disconnects (static IPs, published ports), network create + rm -f,
+// sandbox create + rm, and sandbox create --rootfs --volume + rm through its API, four workers
+// at once, and is killed with SIGKILL at a random instant, ROUNDS times (every third restart is
+// itself killed, aimed at its reconcile). After every restart, independent tools must agree with
+// tsd's records: `ip -j link` on the host and in every sandbox netns (no veth or bridge nobody's
+// record claims, no half-made interface), `nft -j list table inet tsd` (port elements ==
+// published ports of the records, bridges set == networks), the pinned netns files == sandbox
+// records, mounts under tsd's dirs, read-write layers and volume references == the rootfs
+// sandboxes, the IPAM's leases == endpoint addresses + gateways, no intent left; and the same
+// static IP connects again.
 // Runs as root inside the private net+mount namespace of scripts/test-integration.sh.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -15,7 +18,7 @@ import path from 'node:path';
 import { createDefaultIpamDriver } from '../../drivers/ipam/default/index.js';
 import { LmdbStore } from '../../core/store/lmdb.js';
 import { scopeStore } from '../../core/store/scoped.js';
-import { tsdChild, type TsdChild } from './tsd-child.js';
+import { mountsUnder, tsdChild, type TsdChild } from './tsd-child.js';
 
 const ROUNDS = Number(process.env.CRASH_ROUNDS ?? 24);
 const BASE_SUBNET = '10.232.0';
@@ -84,6 +87,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe('kill -9 at random instants during connect/disconnect/network create+rm/sandbox create+rm (peers.md #34)', function () {
   this.timeout(600_000);
   let t: TsdChild;
+  let layer = '';
   const sock = () => t.sock;
   // Left by earlier files of the same integration run (one namespace): not ours to judge.
   let before0 = { links: new Set<string>(), ports: new Set<string>(), bridges: new Set<string>() };
@@ -96,6 +100,16 @@ describe('kill -9 at random instants during connect/disconnect/network create+rm
     await t.start();
     await must(sock(), 'POST', '/networks/create', { Name: 'base', IPAM: { Config: [{ Subnet: `${BASE_SUBNET}.0/24` }] }, Options: { 'com.docker.network.bridge.name': 'tsdcr0' } });
     for (const n of SANDBOXES) await must(sock(), 'POST', '/sandboxes/create', { Name: n });
+    // A root filesystem layer and a volume for the sandboxes of the rootfs worker.
+    const rootfs = path.join(t.dir, 'rootfs');
+    fs.mkdirSync(path.join(rootfs, 'etc'), { recursive: true });
+    fs.writeFileSync(path.join(rootfs, 'etc/os-release'), 'NAME=tsdtest-crash\n');
+    const tar = path.join(t.dir, 'rootfs.tar');
+    assert.equal(spawnSync('tar', ['-C', rootfs, '-cf', tar, '.']).status, 0);
+    const imp = t.tsctl('layer', 'import', tar);
+    assert.equal(imp.code, 0, imp.err);
+    layer = imp.out.trim();
+    assert.equal(t.tsctl('volume', 'create', 'crvol').code, 0);
   });
 
   afterEach(function () {
@@ -144,7 +158,14 @@ describe('kill -9 at random instants during connect/disconnect/network create+rm
         await ignore(call(sock(), 'DELETE', `/sandboxes/${name}`));
       }
     };
-    return Promise.all([base(), tmpNets(), sandboxes()]);
+    const rootfsSandboxes = async () => {
+      for (let k = 0; !stop.now; k++) {
+        const name = `r${k % 2}`;
+        await ignore(call(sock(), 'POST', '/sandboxes/create', { Name: name, RootFs: layer, Volumes: ['crvol:/data'] }));
+        await ignore(call(sock(), 'DELETE', `/sandboxes/${name}`));
+      }
+    };
+    return Promise.all([base(), tmpNets(), sandboxes(), rootfsSandboxes()]);
   }
 
   /** Everything the kernel and the IPAM hold matches tsd's records. Polls briefly (veths are reaped in batches). */
@@ -206,6 +227,14 @@ describe('kill -9 at random instants during connect/disconnect/network create+rm
     assert.deepEqual(fw.ports, wantPorts, `${label}: nft port elements`);
     assert.deepEqual(fw.bridges, bridges, `${label}: nft bridges set`);
 
+    // Root filesystems: mounts under tsd's dirs == an overlay root and a volume bind per rootfs
+    // sandbox; the volume's references == those sandboxes.
+    const withRoot = sbs.filter((s) => /^r\d$/.test(s.Name));
+    const fsMounts = mountsUnder(t.dir).filter((m) => !m.includes('/run/netns/'));
+    assert.equal(fsMounts.length, 2 * withRoot.length, `${label}: mounts ${fsMounts.join(', ')} for rootfs sandboxes ${withRoot.map((s) => s.Name).join(',')}`);
+    const vol = await must<{ UsageData: { RefCount: number } }>(sock(), 'GET', '/volumes/crvol');
+    assert.equal(vol.UsageData.RefCount, withRoot.length, `${label}: crvol references`);
+
     // IPAM leases == endpoint addresses + gateways; no intent left (read from the store itself:
     // LMDB serves readers in other processes).
     const store = LmdbStore.open(path.join(t.dataRoot, 'store'));
@@ -218,6 +247,10 @@ describe('kill -9 at random instants during connect/disconnect/network create+rm
       const want = [...nets.map((n) => n.IPAM.Config[0]!.Gateway!), ...eps.map((e) => e.IPv4Address.split('/')[0]!)].sort();
       assert.deepEqual(leases, want, `${label}: IPAM leases`);
       assert.deepEqual((await store.list('tsd/intents/')).map((e) => e.key), [], `${label}: intents left`);
+      const rw = (await store.list<{ id: string; owner: string }>('tsd/layers-rw/')).map((e) => e.value);
+      assert.deepEqual(rw.map((r) => r.owner).sort(), withRoot.map((s) => s.Id).sort(), `${label}: read-write layers and their sandboxes`);
+      const dirs = fs.readdirSync(path.join(t.dataRoot, 'drivers', 'tsd-overlay2')).filter((e) => e !== 'l' && e !== layer).sort();
+      assert.deepEqual(dirs, rw.map((r) => r.id).sort(), `${label}: overlay2 read-write layer dirs`);
     } finally {
       await store.close();
     }
@@ -227,6 +260,7 @@ describe('kill -9 at random instants during connect/disconnect/network create+rm
   it(`nothing leaks across ${ROUNDS} SIGKILLs at random instants; the same static IP connects again`, async () => {
     await checkConsistent('start');
     const report: string[] = [];
+    const startKills: string[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       const stop = { now: false };
       const work = workload(stop, round);
@@ -235,6 +269,19 @@ describe('kill -9 at random instants during connect/disconnect/network create+rm
       await t.stop('SIGKILL');
       stop.now = true;
       await work;
+      if (round % 3 === 2) {
+        // Also killed while starting (inside its reconcile, when the instant is right): the next
+        // start must finish what this one began.
+        const mark = t.log().length;
+        const starting = t.start().catch(() => undefined);
+        // Aim at the reconcile: a random instant shortly after the drivers reconciled.
+        for (let i = 0; i < 200 && !t.log().slice(mark).includes('"msg":"driver reconciled"'); i++) await sleep(10);
+        await sleep(Math.floor(Math.random() * 300));
+        await t.stop('SIGKILL');
+        await starting;
+        const l = t.log().slice(mark);
+        startKills.push(l.includes('"msg":"reconciled"') ? 'after' : l.includes('"msg":"reconcile: ') ? 'inside' : 'before');
+      }
       await t.start();
       const { endpoints } = await checkConsistent(`round ${round} (killed after ${ms} ms)`);
       const rec = /"msg":"reconciled".*$/m.exec(t.log().split('\n').filter((l) => l.includes('"msg":"reconciled"')).at(-1) ?? '')?.[0] ?? '';
@@ -242,6 +289,7 @@ describe('kill -9 at random instants during connect/disconnect/network create+rm
       report.push(`${ms}ms:${endpoints}ep/${recovered}i`);
     }
     console.log(`      rounds (kill instant: endpoints after restart / intents recovered): ${report.join(' ')}`);
+    console.log(`      starts killed (before / inside / after their reconcile): ${startKills.join(' ')}`);
     const recoveredTotal = report.reduce((a, r) => a + Number(/\/(\d+)i/.exec(r)?.[1] ?? 0), 0);
     assert.ok(recoveredTotal > 0, 'at least one kill landed inside an operation (else the test proved nothing)');
 

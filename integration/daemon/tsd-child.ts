@@ -61,7 +61,7 @@ export function tsdChild(prefix: string, extra: string[] = []): TsdChild {
       proc = p;
       p.stderr!.on('data', (c: Buffer) => { log += c.toString(); });
       for (let i = 0; i < 600 && !log.slice(mark).includes('"msg":"tsd started"'); i++) {
-        if (p.exitCode !== null) throw new Error(`tsd exited ${p.exitCode}: ${log.slice(mark)}`);
+        if (p.exitCode !== null || p.signalCode !== null) throw new Error(`tsd exited ${p.exitCode ?? p.signalCode}: ${log.slice(mark)}`);
         await new Promise((r) => setTimeout(r, 50));
       }
       assert.ok(log.slice(mark).includes('"msg":"tsd started"'), `tsd did not start: ${log.slice(mark)}`);
