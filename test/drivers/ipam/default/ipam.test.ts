@@ -220,24 +220,17 @@ describe('default IPAM', () => {
   });
 
   it('costs O(1) store calls per request: the 1000th request costs what the 10th did', async () => {
+    // Counted, not timed (a timed unit test fails on a loaded machine; bench/ measures time).
     const store = countingStore(new MemoryStore());
     const d = ipam(store);
     const p = await pool(d, '10.60.0.0/16');
     const calls: number[] = [];
-    const times: number[] = [];
     for (let i = 0; i < 1000; i++) {
       const before = store.calls;
-      const t = performance.now();
       await addr(d, p.poolId);
-      times.push(performance.now() - t);
       calls.push(store.calls - before);
     }
     assert.ok(calls.slice(1).every((c) => c <= 2), `store calls per request: max ${Math.max(...calls.slice(1))}`);
     assert.equal(calls[999], calls[9]);
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
-    const early = median(times.slice(10, 60));
-    const late = median(times.slice(950, 1000));
-    // Loose bound on a shared machine; the store-call count above is the exact check.
-    assert.ok(late <= early * 3 + 0.05, `late ${late.toFixed(3)} ms vs early ${early.toFixed(3)} ms`);
   });
 });
