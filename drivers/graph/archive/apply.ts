@@ -115,16 +115,22 @@ interface DescriptorInput { fd: number; pool: BufferPool; ownFd: boolean; stream
 function descriptorInput(tar: LayerSource): DescriptorInput | null {
   const pool = () => new BufferPool(POOL_BUFFER, POOL_BUFFERS);
   if (tar instanceof fs.ReadStream) {
-    // Only a stream over a whole file, untouched so far: then reading its path is the same bytes.
+    // Only a stream over a whole regular file that nobody consumes yet: then reading its path
+    // gives the same bytes. Anything else (a fifo, a start offset, a 'data' listener) is streamed.
     const s = tar as fs.ReadStream & { start?: number; end?: number };
-    if (typeof s.path !== 'string' || s.bytesRead !== 0 || s.readableDidRead || s.readableLength !== 0 || s.start !== undefined || s.end !== Infinity) return null;
+    if (typeof s.path !== 'string' || s.bytesRead !== 0 || s.readableDidRead || s.readableLength !== 0 || s.readableFlowing !== null ||
+      s.listenerCount('data') > 0 || s.listenerCount('readable') > 0 || s.start !== undefined || s.end !== Infinity) return null;
     let fd: number;
     try {
-      fd = fs.openSync(s.path, fs.constants.O_RDONLY);
+      fd = fs.openSync(s.path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK); // O_NONBLOCK: a fifo must not block the open
     } catch {
       return null; // read through the stream, which reports the error as it always did
     }
-    return { fd, pool: pool(), ownFd: true, stream: s, wholeFile: fs.fstatSync(fd).isFile() };
+    if (!fs.fstatSync(fd).isFile()) {
+      fs.closeSync(fd);
+      return null;
+    }
+    return { fd, pool: pool(), ownFd: true, stream: s, wholeFile: true };
   }
   if (typeof tar === 'object' && tar !== null && !(Symbol.asyncIterator in tar) && typeof (tar as { fd?: unknown }).fd === 'number') {
     return { fd: (tar as { fd: number }).fd, pool: pool(), ownFd: false };

@@ -230,6 +230,18 @@ describe('archive: apply from a descriptor', () => {
     const r2 = await applyLayer(fs.createReadStream(g, { start: 512 }), dest2, { files: filesApi, whiteouts: 'overlay' });
     assert.equal(r2.diffId, `sha256:${sha(small)}`);
     assert.equal(fs.readFileSync(path.join(dest2, 'x'), 'utf8'), 'y');
+    // A stream over a fifo is streamed too (opening it ourselves must not block or steal data).
+    const fifo = path.join(tmp, 'fifo');
+    await execa('mkfifo', [fifo]);
+    const dest3 = path.join(tmp, 'layer3');
+    fs.mkdirSync(dest3);
+    const fromFifo = applyLayer(fs.createReadStream(fifo), dest3, { files: filesApi, whiteouts: 'overlay' });
+    const child = spawn('dd', [`if=${g}`, `of=${fifo}`, 'bs=512', 'skip=1', 'status=none'], { stdio: 'inherit' });
+    const exited = new Promise((r) => child.on('exit', r));
+    const r3 = await fromFifo;
+    await exited;
+    assert.equal(r3.diffId, `sha256:${sha(small)}`);
+    assert.equal(fs.readFileSync(path.join(dest3, 'x'), 'utf8'), 'y');
   });
 
   it('a file that changes during the apply is refused (the diff ID would not be of the bytes applied)', async () => {
