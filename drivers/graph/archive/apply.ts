@@ -16,7 +16,7 @@ import type { FilesApi } from '../../../core/kernel/index.js';
 import { ForbiddenError, InvalidArgumentError, withContext } from '../../../core/errors.js';
 import { cleanEntryName, hardlinkTarget, symlinkTargetInside } from './layer-path.js';
 import { TarParser, type TarSink } from './tar-parser.js';
-import { OffThreadSha256 } from './digest-worker.js';
+import { OffThreadSha256, hashFileOffThread } from './digest-worker.js';
 import { BufferPool, readPooled } from './buffer-pool.js';
 import type { TarEntry } from './tar-format.js';
 
@@ -52,6 +52,16 @@ const OFF_THREAD_AFTER = 8 << 20;
 const POOL_BUFFER = 2 << 20;
 const POOL_BUFFERS = 24;
 const POOL_BATCH = 8 << 20;
+
+/**
+ * A whole regular file is read twice, each time into a small buffer that stays in the reading
+ * core's L2 cache: here (parse and write) and on the digest worker (hash). Two cache-hot reads cost
+ * less CPU than one read into cold, rotating buffers plus the hand-over (measured: a 64 KiB
+ * buffer reads 637 MB for ~120 ms of kernel time, 256 KiB and larger ones need ~350 ms).
+ */
+const FILE_READ = 64 << 10;
+/** Reading a file synchronously, the event loop still gets a turn this often. */
+const YIELD_EVERY = 8 << 20;
 /**
  * What applyLayer reads. `{ fd }`: an open file or pipe, read from its current position to EOF
  * into pooled buffers (no allocation per read); the caller keeps the descriptor. An fs.ReadStream
@@ -79,33 +89,103 @@ export async function applyLayer(tar: LayerSource, dest: string, opts: ApplyOpti
   const input = descriptorInput(tar);
   if (!input) return applyFrom(tar as AsyncIterable<Uint8Array>, null, root, dest, opts);
   try {
+    if (input.wholeFile) return await applyFromFile(input.fd, root, dest, opts);
     return await applyFrom(readPooled(input.fd, input.pool), input.pool, root, dest, opts);
   } finally {
     if (input.ownFd) fs.closeSync(input.fd);
-    input.stream?.destroy();
+    if (input.stream) await closeUnread(input.stream);
   }
 }
 
-interface DescriptorInput { fd: number; pool: BufferPool; ownFd: boolean; stream?: fs.ReadStream }
+/**
+ * Close a ReadStream we read around: its own open may still be in flight (and may fail once the
+ * caller moved on): its errors are ours to drop, and it is closed before applyLayer returns.
+ */
+function closeUnread(s: fs.ReadStream): Promise<void> {
+  s.on('error', () => {});
+  if (s.closed) return Promise.resolve();
+  return new Promise((resolve) => {
+    s.once('close', () => resolve());
+    s.destroy();
+  });
+}
+
+interface DescriptorInput { fd: number; pool: BufferPool; ownFd: boolean; stream?: fs.ReadStream; wholeFile?: boolean }
 
 function descriptorInput(tar: LayerSource): DescriptorInput | null {
   const pool = () => new BufferPool(POOL_BUFFER, POOL_BUFFERS);
   if (tar instanceof fs.ReadStream) {
-    // Only a stream over a whole file, untouched so far: then reading its path is the same bytes.
+    // Only a stream over a whole regular file that nobody consumes yet: then reading its path
+    // gives the same bytes. Anything else (a fifo, a start offset, a 'data' listener) is streamed.
     const s = tar as fs.ReadStream & { start?: number; end?: number };
-    if (typeof s.path !== 'string' || s.bytesRead !== 0 || s.readableDidRead || s.readableLength !== 0 || s.start !== undefined || s.end !== Infinity) return null;
+    if (typeof s.path !== 'string' || s.bytesRead !== 0 || s.readableDidRead || s.readableLength !== 0 || s.readableFlowing !== null ||
+      s.listenerCount('data') > 0 || s.listenerCount('readable') > 0 || s.start !== undefined || s.end !== Infinity) return null;
     let fd: number;
     try {
-      fd = fs.openSync(s.path, fs.constants.O_RDONLY);
+      fd = fs.openSync(s.path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK); // O_NONBLOCK: a fifo must not block the open
     } catch {
       return null; // read through the stream, which reports the error as it always did
     }
-    return { fd, pool: pool(), ownFd: true, stream: s };
+    if (!fs.fstatSync(fd).isFile()) {
+      fs.closeSync(fd);
+      return null;
+    }
+    return { fd, pool: pool(), ownFd: true, stream: s, wholeFile: true };
   }
   if (typeof tar === 'object' && tar !== null && !(Symbol.asyncIterator in tar) && typeof (tar as { fd?: unknown }).fd === 'number') {
     return { fd: (tar as { fd: number }).fd, pool: pool(), ownFd: false };
   }
   return null;
+}
+
+/**
+ * A whole regular file (opened by us, read from offset 0): parse and write from a cache-hot
+ * buffer while the digest worker hashes the same file (see FILE_READ). The file must not change
+ * meanwhile, or the diff ID would not be of the bytes applied: its size, inode and change time
+ * are checked before and after, and both readers must have seen the same number of bytes.
+ */
+async function applyFromFile(fd: number, root: string, dest: string, opts: ApplyOptions): Promise<ApplyResult> {
+  const before = fs.fstatSync(fd, { bigint: true });
+  const offThread = before.size > BigInt(OFF_THREAD_AFTER) ? hashFileOffThread(fd, 0) : null;
+  const inline = offThread ? null : crypto.createHash('sha256');
+  const writer = new LayerWriter(root, opts);
+  const parser = new TarParser(writer);
+  const buf = Buffer.allocUnsafeSlow(FILE_READ);
+  let pos = 0;
+  try {
+    let sinceYield = 0;
+    for (;;) {
+      const n = fs.readSync(fd, buf, 0, FILE_READ, pos);
+      if (n === 0) break;
+      pos += n;
+      const chunk = n === FILE_READ ? buf : buf.subarray(0, n);
+      if (!parser.ended) parser.push(chunk);
+      inline?.update(chunk);
+      if ((sinceYield += n) >= YIELD_EVERY) {
+        sinceYield = 0;
+        await new Promise<void>((r) => setImmediate(r));
+      }
+    }
+    parser.finish();
+    writer.finish();
+    let diffId: string;
+    if (offThread) {
+      const r = await offThread.result;
+      if (r.bytes !== pos) throw new InvalidArgumentError(`tar file: read ${pos} bytes, the digest covers ${r.bytes} (the file changed during the apply)`);
+      diffId = r.digest;
+    } else {
+      diffId = inline!.digest('hex');
+    }
+    const after = fs.fstatSync(fd, { bigint: true });
+    if (after.size !== before.size || after.ino !== before.ino || after.ctimeNs !== before.ctimeNs || BigInt(pos) !== before.size) {
+      throw new InvalidArgumentError('tar file: changed while it was applied (its diff ID would not match its content)');
+    }
+    return { size: writer.size, diffId: `sha256:${diffId}`, entries: parser.entryCount };
+  } catch (e) {
+    writer.abort();
+    await offThread?.stop(); // the worker must be done with the fd before the caller closes it
+    throw withContext(`apply layer to ${dest}`, e);
+  }
 }
 
 async function applyFrom(tar: AsyncIterable<Uint8Array>, pool: BufferPool | null, root: string, dest: string, opts: ApplyOptions): Promise<ApplyResult> {

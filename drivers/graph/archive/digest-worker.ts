@@ -2,17 +2,63 @@
 // loop posts copies of its input chunks here and writes files meanwhile; hashing inline would add
 // the whole hash time to the apply (about half of GNU tar's extraction time on our machines).
 // One worker per process, created on first use and unref'd; streams are told apart by a session id.
+// A layer that is a regular file is not posted at all: the worker reads the file itself (hashFile).
 
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import { Worker, isMainThread, parentPort } from 'node:worker_threads';
 
-type ToWorker = { id: number; data?: Uint8Array[]; ret?: true; end?: true };
-type FromWorker = { id: number; acked?: number; returned?: ArrayBuffer[]; digest?: string };
+type ToWorker = { id: number; data?: Uint8Array[]; ret?: true; end?: true; file?: { fd: number; start: number }; stop?: true };
+type FromWorker = { id: number; acked?: number; returned?: ArrayBuffer[]; digest?: string; bytes?: number; error?: string; stopped?: true };
+
+/** hashFile: bytes read per slice (a buffer that stays in the core's cache) and slices per turn. */
+const FILE_READ = 64 << 10;
+const FILE_SLICES_PER_TURN = 128;
 
 if (!isMainThread && parentPort) {
   const port = parentPort;
   const hashes = new Map<number, crypto.Hash>();
+  const fileStops = new Map<number, { stop: boolean }>();
+  const hashFileSlices = (id: number, fd: number, start: number): void => {
+    const state = { stop: false };
+    fileStops.set(id, state);
+    const h = crypto.createHash('sha256');
+    const buf = Buffer.allocUnsafeSlow(FILE_READ);
+    let pos = start;
+    const step = (): void => {
+      try {
+        for (let i = 0; i < FILE_SLICES_PER_TURN; i++) {
+          if (state.stop) {
+            fileStops.delete(id);
+            port.postMessage({ id, stopped: true } satisfies FromWorker);
+            return;
+          }
+          const r = fs.readSync(fd, buf, 0, FILE_READ, pos);
+          if (r === 0) {
+            fileStops.delete(id);
+            port.postMessage({ id, digest: h.digest('hex'), bytes: pos - start } satisfies FromWorker);
+            return;
+          }
+          h.update(r === FILE_READ ? buf : buf.subarray(0, r));
+          pos += r;
+        }
+      } catch (e) {
+        fileStops.delete(id);
+        port.postMessage({ id, error: (e as Error).message } satisfies FromWorker);
+        return;
+      }
+      setImmediate(step); // let other sessions' messages (and a stop) in between slices
+    };
+    step();
+  };
   port.on('message', (m: ToWorker) => {
+    if (m.file) return hashFileSlices(m.id, m.file.fd, m.file.start);
+    if (m.stop) {
+      const st = fileStops.get(m.id);
+      if (st) st.stop = true;
+      else port.postMessage({ id: m.id, stopped: true } satisfies FromWorker);
+      return;
+    }
     let h = hashes.get(m.id);
     if (!h) hashes.set(m.id, (h = crypto.createHash('sha256')));
     if (m.data) {
@@ -36,7 +82,7 @@ if (!isMainThread && parentPort) {
 const BATCH = 16 << 20; // one message per 16 MiB (each postMessage costs ~1-2 ms in the apply loop)
 let worker: Worker | undefined;
 let nextId = 1;
-interface Session { onAck: (n: number, returned?: ArrayBuffer[]) => void; onDigest: (hex: string) => void; onFail: (e: Error) => void }
+interface Session { onAck: (n: number, returned?: ArrayBuffer[]) => void; onDigest: (hex: string, bytes?: number) => void; onFail: (e: Error) => void; onStopped?: () => void }
 const sessions = new Map<number, Session>();
 
 function getWorker(): Worker {
@@ -46,7 +92,9 @@ function getWorker(): Worker {
     const s = sessions.get(m.id);
     if (!s) return;
     if (m.acked !== undefined) s.onAck(m.acked, m.returned);
-    if (m.digest !== undefined) s.onDigest(m.digest);
+    if (m.digest !== undefined) s.onDigest(m.digest, m.bytes);
+    if (m.error !== undefined) s.onFail(new Error(m.error));
+    if (m.stopped) s.onStopped?.();
   });
   // A dead worker fails every open session (their digests, and any buffers it held, are lost).
   const fail = (e: Error) => {
@@ -172,4 +220,43 @@ export class OffThreadSha256 {
     this.w.postMessage({ id: this.id, end: true } satisfies ToWorker);
     return this.result;
   }
+}
+
+/**
+ * sha256 of the regular file open on `fd`, from byte `start` to EOF, read and hashed by the worker
+ * (positional reads: the caller's file offset is untouched, and the caller may read the same fd
+ * meanwhile). The fd must stay open until `result` settles or `stop()` resolves.
+ */
+export function hashFileOffThread(fd: number, start: number): { result: Promise<{ digest: string; bytes: number }>; stop: () => Promise<void> } {
+  const id = nextId++;
+  const w = getWorker();
+  let resolve!: (r: { digest: string; bytes: number }) => void;
+  let reject!: (e: Error) => void;
+  const result = new Promise<{ digest: string; bytes: number }>((res, rej) => { resolve = res; reject = rej; });
+  result.catch(() => {}); // observed by the caller, or dropped after stop()
+  let settled = false;
+  let onStopped: (() => void) | null = null;
+  const close = () => {
+    settled = true;
+    sessions.delete(id);
+    if (sessions.size === 0) w.unref();
+    onStopped?.();
+  };
+  if (sessions.size === 0) w.ref();
+  sessions.set(id, {
+    onAck: () => {},
+    onDigest: (hex, bytes) => { close(); resolve({ digest: hex, bytes: bytes ?? 0 }); },
+    onFail: (e) => { close(); reject(new Error(`sha256 worker: ${e.message}`)); },
+    onStopped: () => { close(); reject(new Error('sha256 worker: stopped')); },
+  });
+  w.postMessage({ id, file: { fd, start } } satisfies ToWorker);
+  return {
+    result,
+    stop: () => {
+      if (settled) return Promise.resolve();
+      const done = new Promise<void>((r) => { onStopped = r; });
+      w.postMessage({ id, stop: true } satisfies ToWorker);
+      return done;
+    },
+  };
 }

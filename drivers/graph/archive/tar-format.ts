@@ -75,8 +75,10 @@ export function readString(buf: Buffer, off: number, len: number): string {
 }
 
 export function isZeroBlock(buf: Buffer, off: number): boolean {
-  for (let i = off; i < off + BLOCK; i += 8) {
-    if (buf.readBigUInt64LE(i) !== 0n) return false;
+  // Byte loop: a real header's first byte (its name) is non-zero, so this returns at once; the
+  // BigInt reads it replaces allocated on every header.
+  for (let i = off; i < off + BLOCK; i++) {
+    if (buf[i] !== 0) return false;
   }
   return true;
 }

@@ -240,6 +240,7 @@ function paxNumber(key: string, v: Buffer): number {
 }
 
 function checkName(name: string, what: string): void {
+  if (name.length * 3 <= NAME_MAX && !name.includes('\0')) return; // a UTF-16 unit is ≤ 3 UTF-8 bytes: short names cannot exceed a limit
   if (Buffer.byteLength(name) > PATH_MAX) {
     throw new InvalidArgumentError(`tar entry ${name.slice(0, 40)}…: ${what} is ${Buffer.byteLength(name)} bytes, longer than PATH_MAX (${PATH_MAX})`);
   }

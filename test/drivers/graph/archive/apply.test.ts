@@ -97,9 +97,9 @@ describe('archive: entry names', () => {
   });
 });
 
-// Every apply behaviour is checked twice: from a stream of odd-sized chunks, and from a file
-// descriptor (the pooled-buffer reader).
-for (const via of ['chunks', 'fd'] as const) describe(`archive: apply (${via} input)`, () => {
+// Every apply behaviour is checked three times: from a stream of odd-sized chunks, from a file
+// descriptor (the pooled-buffer reader) and from an fs.ReadStream of a file (read through its path).
+for (const via of ['chunks', 'fd', 'file'] as const) describe(`archive: apply (${via} input)`, () => {
   let tmp: string;
   let dest: string;
   let outside: string;
@@ -116,6 +116,7 @@ for (const via of ['chunks', 'fd'] as const) describe(`archive: apply (${via} in
     if (via === 'chunks') return applyLayer(chunked(tar, 4096), dest, { files, whiteouts });
     const input = path.join(tmp, 'input.tar');
     fs.writeFileSync(input, tar);
+    if (via === 'file') return applyLayer(fs.createReadStream(input), dest, { files, whiteouts });
     const fd = fs.openSync(input, 'r');
     try {
       return await applyLayer({ fd }, dest, { files, whiteouts });

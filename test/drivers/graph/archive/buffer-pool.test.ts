@@ -1,7 +1,7 @@
-// test/drivers/graph/archive/buffer-pool.test.ts — the pooled reader behind descriptor input:
-// pool bounds and failure, reads from files and pipes, buffers coming back from the digest worker,
-// and applyLayer fed a descriptor, a pipe or a fresh fs.ReadStream (digest checked against
-// node's own sha256 of the bytes, tree checked with lstat).
+// test/drivers/graph/archive/buffer-pool.test.ts — the readers behind descriptor input: pool
+// bounds and failure, reads from files and pipes, buffers coming back from the digest worker, and
+// applyLayer fed a descriptor, a pipe or a fresh fs.ReadStream (the whole-file path, hashed by the
+// worker from the file), digest checked against node's own sha256 of the bytes, tree with lstat.
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -230,6 +230,36 @@ describe('archive: apply from a descriptor', () => {
     const r2 = await applyLayer(fs.createReadStream(g, { start: 512 }), dest2, { files: filesApi, whiteouts: 'overlay' });
     assert.equal(r2.diffId, `sha256:${sha(small)}`);
     assert.equal(fs.readFileSync(path.join(dest2, 'x'), 'utf8'), 'y');
+    // A stream over a fifo is streamed too (opening it ourselves must not block or steal data).
+    const fifo = path.join(tmp, 'fifo');
+    await execa('mkfifo', [fifo]);
+    const dest3 = path.join(tmp, 'layer3');
+    fs.mkdirSync(dest3);
+    const fromFifo = applyLayer(fs.createReadStream(fifo), dest3, { files: filesApi, whiteouts: 'overlay' });
+    const child = spawn('dd', [`if=${g}`, `of=${fifo}`, 'bs=512', 'skip=1', 'status=none'], { stdio: 'inherit' });
+    const exited = new Promise((r) => child.on('exit', r));
+    const r3 = await fromFifo;
+    await exited;
+    assert.equal(r3.diffId, `sha256:${sha(small)}`);
+    assert.equal(fs.readFileSync(path.join(dest3, 'x'), 'utf8'), 'y');
+  });
+
+  it('a file that changes during the apply is refused (the diff ID would not be of the bytes applied)', async () => {
+    const { tar } = await bigTar();
+    const f = path.join(tmp, 'in.tar');
+    fs.writeFileSync(f, tar);
+    const p = applyLayer(fs.createReadStream(f), dest, { files: filesApi, whiteouts: 'overlay' });
+    setImmediate(() => fs.appendFileSync(f, Buffer.alloc(1024))); // runs at the apply's first turn
+    await assert.rejects(p, /changed/);
+  });
+
+  it('a malicious tar file (fs.ReadStream, hashed by the worker from the file) is refused, nothing outside', async () => {
+    const { tar } = await bigTar();
+    const evil = await buildTar([{ name: '../escape', body: 'evil' }]);
+    const f = path.join(tmp, 'in.tar');
+    fs.writeFileSync(f, Buffer.concat([tar.subarray(0, tar.length - 1024), evil]));
+    await assert.rejects(applyLayer(fs.createReadStream(f), dest, { files: filesApi, whiteouts: 'overlay' }), /climbs above the layer root/);
+    assert.equal(fs.existsSync(path.join(tmp, 'escape')), false);
   });
 
   it('a malicious tar from an fd is refused after the worker took over, and nothing is written outside', async () => {
