@@ -57,19 +57,20 @@ describe('dns forwarder', function () {
   });
 
   it('a dead upstream costs one timeout, then is skipped; concurrent queries are not blocked', async () => {
-    const f = new Forwarder({ timeoutMs: 400, deadForMs: 10_000 });
+    // Bounds are relative to the 1.5 s timeout (wide margins: a loaded machine must not fail it).
+    const f = new Forwarder({ timeoutMs: 1500, deadForMs: 10_000 });
     try {
       let t = Date.now();
       const first = await f.forward(query('one.example'), [deadAddr, liveAddr]);
       const firstMs = Date.now() - t;
       assert.equal(first.kind, 'answer');
-      assert.ok(firstMs >= 380 && firstMs < 1500, `first query took ${firstMs} ms`);
+      assert.ok(firstMs >= 1480 && firstMs < 4500, `first query took ${firstMs} ms`);
       assert.ok(f.isDead(deadAddr));
       t = Date.now();
       const many = await Promise.all(Array.from({ length: 50 }, (_, i) => f.forward(query(`q${i}.example`), [deadAddr, liveAddr])));
       const manyMs = Date.now() - t;
       assert.ok(many.every((r) => r.kind === 'answer' && r.server === liveAddr));
-      assert.ok(manyMs < 300, `50 queries after the dead mark took ${manyMs} ms`);
+      assert.ok(manyMs < 1200, `50 queries after the dead mark took ${manyMs} ms (one more try of the dead upstream would cost 1500)`);
     } finally {
       f.close();
     }
