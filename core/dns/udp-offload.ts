@@ -48,7 +48,9 @@ export class UdpOffload {
   private current: Running | undefined;
   /** fd → sandbox, for every fd the worker serves or is about to */
   private readonly sockets = new Map<number, string>();
+  /** add / remove requests the worker has not answered yet, by sequence number */
   private readonly waiting = new Map<number, Waiter>();
+  private seq = 0;
   private closing = false;
 
   constructor(private readonly o: UdpOffloadOptions) {}
@@ -72,14 +74,14 @@ export class UdpOffload {
     // seen with aardvark and Docker under dnsperf); the kernel caps this at rmem_max.
     io.setRecvBuffer(fd, 4 << 20);
     const r = await this.start();
-    await this.ask(r, fd, { t: 'add', fd, sandboxId });
+    await this.ask(r, { t: 'add', seq: ++this.seq, fd, sandboxId });
   }
 
   async remove(fd: number): Promise<void> {
     if (!this.sockets.has(fd)) return;
     const r = this.running ? await this.running.catch(() => undefined) : undefined;
     try {
-      if (r) await this.ask(r, fd, { t: 'remove', fd });
+      if (r) await this.ask(r, { t: 'remove', seq: ++this.seq, fd });
     } catch { /* the worker is gone: nobody reads fd any more */ }
     this.sockets.delete(fd);
     (await this.kernelIo()).closeFd(fd);
@@ -114,10 +116,9 @@ export class UdpOffload {
     return this.io;
   }
 
-  private ask(r: Running, fd: number, m: ToWorker): Promise<void> {
+  private ask(r: Running, m: ToWorker & { seq: number }): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.waiting.get(fd)?.reject(new UnavailableError(`dns udp fd ${fd}: superseded`));
-      this.waiting.set(fd, { resolve, reject });
+      this.waiting.set(m.seq, { resolve, reject });
       // An unref'd worker's answer would not keep the loop alive while we wait for it.
       if (this.waiting.size === 1) r.worker.ref();
       r.port.postMessage(m);
@@ -125,10 +126,10 @@ export class UdpOffload {
     });
   }
 
-  private settle(fd: number, e?: Error): void {
-    const w = this.waiting.get(fd);
+  private settle(seq: number, e?: Error): void {
+    const w = this.waiting.get(seq);
     if (!w) return;
-    this.waiting.delete(fd);
+    this.waiting.delete(seq);
     if (this.waiting.size === 0) this.current?.worker.unref();
     if (e) w.reject(e);
     else w.resolve();
@@ -172,10 +173,9 @@ export class UdpOffload {
               Buffer.from(m.peer.buffer, m.peer.byteOffset, m.peer.byteLength));
           }
         } else if (m.t === 'failed') {
-          this.o.log?.error('dns udp socket failed', { fd: m.fd, error: m.error });
-          this.settle(m.fd, new UnavailableError(`dns udp fd ${m.fd}: ${m.error}`));
+          this.o.log?.error('dns udp socket failed', { fd: m.fd, sandbox: this.sockets.get(m.fd), error: m.error });
         } else {
-          this.settle(m.fd);
+          this.settle(m.seq, m.error === undefined ? undefined : new UnavailableError(`dns udp worker: ${m.error}`));
         }
       });
     });
@@ -202,7 +202,7 @@ export class UdpOffload {
 
   /** The thread ended. Unless we stopped it, start a new one for the same sockets. */
   private onExit(r: Running): void {
-    for (const fd of [...this.waiting.keys()]) this.settle(fd, new UnavailableError('dns udp worker exited'));
+    for (const seq of [...this.waiting.keys()]) this.settle(seq, new UnavailableError('dns udp worker exited'));
     if (this.closing || !this.running) return;
     this.o.log?.error('dns udp worker exited; restarting it');
     r.unwatch();

@@ -114,6 +114,19 @@ describe('UDP offload worker (one thread, recvmmsg/sendmmsg)', function () {
     assert.ok(events.every((e) => e.rcode === 3), JSON.stringify(events.find((e) => e.rcode !== 3)));
   });
 
+  it('a worker that dies is restarted and serves the same sockets again', async () => {
+    const off = (dns.server as unknown as { offload: { current?: { worker: { terminate(): Promise<number>; threadId: number } } } }).offload;
+    const before = off.current!.worker.threadId;
+    await off.current!.worker.terminate();
+    let answer = '';
+    for (let i = 0; i < 30 && answer !== '10.40.0.3'; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      answer = (await execa('dig', [`@${ADDR}`, '-p', String(port), '+short', '+tries=1', '+time=1', 'busy'], { reject: false })).stdout.trim();
+    }
+    assert.equal(answer, '10.40.0.3');
+    assert.notEqual(off.current?.worker.threadId, before);
+  });
+
   it('close() stops the thread and closes the socket (ss)', async () => {
     const other = createEmbeddedDns({ resolvConf: [], udpBatchModule: UDP_BATCH });
     other.records.addNetwork('m');
