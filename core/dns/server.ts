@@ -8,6 +8,8 @@
 //   server.listen({ sandboxId, address, port })  plain bind in tsd's own netns (tests, benches).
 //   server.close()
 // Records change through DnsRecords at any time; no socket is reopened for that.
+// With `udpBatch` (the daemon's setting) UDP sockets given as fds are served by one worker thread
+// for all sandboxes (udp-offload.ts, udp-worker.ts); TCP and every non-local UDP query stay here.
 //
 // Answers follow Docker's resolver (libnetwork/resolver.go): RA set, AA clear, TTL 600, addresses
 // shuffled per answer. Where Docker is vague we are exact: a local name with no record of the asked
