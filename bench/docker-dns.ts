@@ -65,7 +65,7 @@ async function main(): Promise<void> {
     await docker('network', 'create', '--driver', 'bridge', '--subnet', '10.91.0.0/16', NET);
     await docker('run', '-d', '--name', 'tsdtest-dns-client', '--network', NET, IMAGE, 'sleep', '3600');
     const cpid = Number((await docker('inspect', '-f', '{{.State.Pid}}', 'tsdtest-dns-client')).stdout.trim());
-    console.log(`dockerd ${(await docker('version', '--format', '{{.Server.Version}}')).stdout}; dnsperf -c 10 -q 200 -l ${SECONDS}, best of ${ROUNDS} alternating runs; tsd UDP ${TSD_UDP}; load ${os.loadavg()[0]!.toFixed(2)}`);
+    console.log(`dockerd ${(await docker('version', '--format', '{{.Server.Version}}')).stdout}; dnsperf -c 10 -q 200 -l ${SECONDS}, best of ${ROUNDS} alternating runs; tsd UDP ${TSD_UDP}${TSD_UDP === 'batch' ? ` × ${process.env.DNS_TSD_THREADS ?? Math.min(2, os.availableParallelism())} threads` : ''}; load ${os.loadavg()[0]!.toFixed(2)}`);
     for (const n of [10, 10_000]) {
       const names = Array.from({ length: n }, (_, i) => `r${i}`);
       const file = queryFile(names);

@@ -1,4 +1,4 @@
-// core/dns/udp-worker.ts — the one worker thread that serves every offloaded sandbox UDP socket:
+// core/dns/udp-worker.ts — a worker thread that serves every offloaded sandbox UDP socket:
 // epoll over the sockets, batches of datagrams in (recvmmsg), local answers out (sendmmsg), from
 // its own replica of the record tables. Everything that is not a local name (forwarding,
 // NXDOMAIN / REFUSED decisions, garbage that needs logging) goes to the main thread, which
@@ -82,7 +82,7 @@ async function main(d: UdpWorkerData): Promise<void> {
           break;
         case 'add':
           try {
-            poll.add(x.fd);
+            poll.add(x.fd, true); // other threads may watch it too: one wake-up per datagram burst
             sockets.set(x.fd, x.sandboxId);
             post({ t: 'done', seq: x.seq });
           } catch (e) {
