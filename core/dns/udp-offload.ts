@@ -1,17 +1,21 @@
-// core/dns/udp-offload.ts — the main thread's side of udp-worker.ts: one worker thread serving
-// every sandbox's UDP socket with recvmmsg/sendmmsg from a replica of the record tables.
+// core/dns/udp-offload.ts — the main thread's side of udp-worker.ts: a small fixed set of worker
+// threads (default 1; the daemon uses min(2, cores)), each serving every sandbox's UDP socket with
+// recvmmsg/sendmmsg from its own replica of the record tables. EPOLLEXCLUSIVE wakes one thread
+// per burst; under load both read the same socket.
 //
 // Interface (server.ts is the only user):
 //   const off = new UdpOffload({ records, ioModule, ttl, log, onQuery })
-//   await off.add(sandboxId, fd)    the worker answers fd from now on (the worker starts on first use)
-//   await off.remove(fd)            the worker has let go of fd, and fd is closed (idempotent)
+//   await off.add(sandboxId, fd)    the threads answer fd from now on (they start on first use)
+//   await off.remove(fd)            every thread has let go of fd, and fd is closed (idempotent)
 //   off.sendTo(fd, answer, peer)    an answer from the main thread (forwarded / non-local queries)
-//   await off.close()               remove every fd, stop the thread
-// onQuery(sandboxId, fd, msg, peer) receives what the worker could not answer locally.
+//   await off.close()               remove every fd, stop the threads
+// onQuery(sandboxId, fd, msg, peer) receives what a thread could not answer locally.
+// A thread that dies is logged, and all of them are restarted on the same sockets.
 //
-// Why one worker for all sandboxes, not one per socket: a thread costs an isolate (megabytes) and
-// a replica of every record; one thread already moves 2–3× what the main thread's dgram path
-// does (docs/benchmarks.md ## dns), and the main thread stays free for the API and forwarding.
+// Why a fixed set for all sandboxes, not a thread per socket: a thread costs an isolate
+// (megabytes) and a replica of every record; one thread already moves 2–3× what the main thread's
+// dgram path does (docs/benchmarks.md ## dns), and the main thread stays free for the API and
+// forwarding.
 import { Worker, MessageChannel, type MessagePort } from 'node:worker_threads';
 import type * as UdpBatch from '../kernel/udp-batch.js';
 import type { Logger } from '../log.js';
