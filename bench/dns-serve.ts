@@ -3,7 +3,9 @@
 // loop): `node dns-serve.js ADDRESS RECORDS [ALIASES [UDP]]` serves sandbox "client" on ADDRESS:0 with
 // RECORDS names c0… (or, with ALIASES=1, aliases r0… of one sandbox) and prints "port N".
 // UDP=batch (default, as the daemon runs it) serves UDP from the offload worker thread
-// (recvmmsg/sendmmsg, core/dns/udp-offload.ts); UDP=dgram uses Node's dgram on the main thread.
+// (recvmmsg/sendmmsg, core/dns/udp-offload.ts; DNS_TSD_THREADS threads, default as the daemon:
+// min(2, cores)); UDP=dgram uses Node's dgram on the main thread.
+import os from 'node:os';
 import { DnsRecords } from '../core/dns/records.js';
 import { DnsServer } from '../core/dns/server.js';
 import { Forwarder } from '../core/dns/forward.js';
@@ -22,7 +24,7 @@ if (aliasMode === '1') {
 const forwarder = new Forwarder();
 const server = new DnsServer({
   records, forwarder, defaultUpstreams: () => [],
-  udpBatch: udpMode === 'batch' ? { module: new URL('../core/kernel/udp-batch.js', import.meta.url).href } : undefined,
+  udpBatch: udpMode === 'batch' ? { module: new URL('../core/kernel/udp-batch.js', import.meta.url).href, threads: Number(process.env.DNS_TSD_THREADS ?? Math.min(2, os.availableParallelism())) } : undefined,
 });
 const port = await server.listen({ sandboxId: 'client', address, port: 0 });
 console.log(`port ${port}`);

@@ -4,7 +4,7 @@
 // 10.89.0.1 and the client address 10.89.0.2 (aardvark answers only sources it knows as
 // containers). Docker's embedded DNS needs the host netns: bench/docker-dns.ts.
 // Env: DNS_SECONDS (default 10) per run; DNS_TSD_UDP=dgram measures tsd's main-thread dgram path
-// instead of the offload worker (recvmmsg/sendmmsg) the daemon uses.
+// instead of the offload workers (recvmmsg/sendmmsg) the daemon uses; DNS_TSD_THREADS their number.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -162,7 +162,7 @@ async function main(): Promise<void> {
     await execa('ip', ['addr', 'add', `${SERVER}/24`, 'dev', BR]);
     await execa('ip', ['addr', 'add', `${CLIENT}/24`, 'dev', BR]);
     await execa('ip', ['link', 'set', BR, 'up']);
-    console.log(`dnsperf -c 10 -q 200 -l ${SECONDS}, best of ${ROUNDS} alternating runs, A queries cycling over every record; tsd UDP ${TSD_UDP}; nproc ${os.cpus().length}; load ${os.loadavg()[0]!.toFixed(2)}`);
+    console.log(`dnsperf -c 10 -q 200 -l ${SECONDS}, best of ${ROUNDS} alternating runs, A queries cycling over every record; tsd UDP ${TSD_UDP}${TSD_UDP === 'batch' ? ` × ${process.env.DNS_TSD_THREADS ?? Math.min(2, os.availableParallelism())} threads` : ''}; nproc ${os.cpus().length}; load ${os.loadavg()[0]!.toFixed(2)}`);
     for (const n of [10, 10_000]) {
       const names = Array.from({ length: n }, (_, i) => `c${i}`);
       const file = queryFile(names);

@@ -42,11 +42,17 @@ async function importBusybox(): Promise<void> {
   await docker('import', tar, IMAGE);
 }
 
-async function tsdRun(n: number, file: string): Promise<PerfResult> {
+/** dockerd's own CPU while tsd was measured (it shares the machine), in % of one core, per run. */
+const dockerdBusy: string[] = [];
+
+async function tsdRun(n: number, file: string, dockerd: number): Promise<PerfResult> {
   const tsd = await startTsd('127.0.0.1', n, true);
+  const c0 = procCpu(dockerd);
+  const t0 = Date.now();
   try {
     return await dnsperf({ server: '127.0.0.1', port: tsd.port, file, seconds: SECONDS, cpu: () => procCpu(tsd.pid) });
   } finally {
+    dockerdBusy.push(`${((100 * (procCpu(dockerd) - c0)) / ((Date.now() - t0) / 1000)).toFixed(0)} %`);
     await tsd.stop();
   }
 }
@@ -59,7 +65,7 @@ async function main(): Promise<void> {
     await docker('network', 'create', '--driver', 'bridge', '--subnet', '10.91.0.0/16', NET);
     await docker('run', '-d', '--name', 'tsdtest-dns-client', '--network', NET, IMAGE, 'sleep', '3600');
     const cpid = Number((await docker('inspect', '-f', '{{.State.Pid}}', 'tsdtest-dns-client')).stdout.trim());
-    console.log(`dockerd ${(await docker('version', '--format', '{{.Server.Version}}')).stdout}; dnsperf -c 10 -q 200 -l ${SECONDS}, best of ${ROUNDS} alternating runs; tsd UDP ${TSD_UDP}; load ${os.loadavg()[0]!.toFixed(2)}`);
+    console.log(`dockerd ${(await docker('version', '--format', '{{.Server.Version}}')).stdout}; dnsperf -c 10 -q 200 -l ${SECONDS}, best of ${ROUNDS} alternating runs; tsd UDP ${TSD_UDP}${TSD_UDP === 'batch' ? ` × ${process.env.DNS_TSD_THREADS ?? Math.min(2, os.availableParallelism())} threads` : ''}; load ${os.loadavg()[0]!.toFixed(2)}`);
     for (const n of [10, 10_000]) {
       const names = Array.from({ length: n }, (_, i) => `r${i}`);
       const file = queryFile(names);
@@ -74,12 +80,13 @@ async function main(): Promise<void> {
         const tsRuns: PerfResult[] = [];
         for (let round = 0; round < ROUNDS; round++) {
           dkRuns.push(await dnsperf({ server: '127.0.0.11', port: 53, file, seconds: SECONDS, wrap: ['nsenter', '-t', String(cpid), '-n'], cpu: () => procCpu(pid!) }));
-          tsRuns.push(await tsdRun(n, file));
+          tsRuns.push(await tsdRun(n, file, pid));
         }
         const dk = best(dkRuns);
         const ts = best(tsRuns);
         console.log(`${String(n).padStart(6)} records  tsd     ${fmt(ts)}`);
         console.log(`${String(n).padStart(6)} records  docker  ${fmt(dk)}`);
+        console.log(`${String(n).padStart(6)} records  dockerd CPU while tsd was measured: ${dockerdBusy.splice(0).join(', ')} of one core`);
         console.log(`${String(n).padStart(6)} records  tsd / docker qps: ${(ts.qps / dk.qps).toFixed(2)}x  (load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')})`);
       } finally {
         await docker('rm', '-f', target).catch(() => undefined);

@@ -4,6 +4,7 @@
 // shuts down gracefully: stop accepting, finish in-flight requests, close the store, remove the
 // socket, release the locks. Networks, endpoints and sandboxes stay; the next start reconciles.
 
+import os from 'node:os';
 import fs from 'node:fs';
 import path from 'node:path';
 import { listenApi, type ApiServer } from './api/server.js';
@@ -179,8 +180,10 @@ export async function startDaemon(config: TsdConfig, opts: StartOptions = {}): P
       const embedded = createEmbeddedDns({
         log: log.child({ component: 'dns' }),
         maxInFlight: config.dnsMaxInFlight,
-        // Sandbox UDP sockets served by one worker thread with recvmmsg/sendmmsg (docs/benchmarks.md ## dns).
+        // Sandbox UDP sockets served by worker threads with recvmmsg/sendmmsg (docs/benchmarks.md ## dns):
+        // two where there are two cores (aardvark-dns runs two tokio workers), each serving every socket.
         udpBatchModule: new URL('./kernel/udp-batch.js', import.meta.url).href,
+        udpThreads: Math.min(2, os.availableParallelism()),
         openSocket: (netnsPath, o) => {
           const ns = kernel.netns.open({ path: netnsPath });
           try { return kernel.netns.bindSocket(ns, o); } finally { kernel.netns.release(ns); }

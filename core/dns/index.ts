@@ -59,6 +59,8 @@ export interface EmbeddedDnsOptions {
    * recvmmsg/sendmmsg (server.ts `udpBatch`). Without it, Node's dgram on the main thread.
    */
   udpBatchModule?: string;
+  /** Worker threads for that (default 1); each serves every sandbox socket. */
+  udpThreads?: number;
 }
 
 export interface EmbeddedDns {
@@ -107,7 +109,7 @@ export function createEmbeddedDns(o: EmbeddedDnsOptions = {}): EmbeddedDns {
   const records = new DnsRecords();
   const forwarder = new Forwarder({ maxInFlight: o.maxInFlight, timeoutMs: o.upstreamTimeoutMs });
   const server = new DnsServer({ records, forwarder, defaultUpstreams: cachedHostUpstreams(o.resolvConf), log: o.log, ttl: o.ttl,
-    udpBatch: o.udpBatchModule ? { module: o.udpBatchModule } : undefined,
+    udpBatch: o.udpBatchModule ? { module: o.udpBatchModule, threads: o.udpThreads } : undefined,
   });
   return {
     records,

@@ -8,6 +8,8 @@
 //   server.listen({ sandboxId, address, port })  plain bind in tsd's own netns (tests, benches).
 //   server.close()
 // Records change through DnsRecords at any time; no socket is reopened for that.
+// With `udpBatch` (the daemon's setting) UDP sockets given as fds are served by one worker thread
+// for all sandboxes (udp-offload.ts, udp-worker.ts); TCP and every non-local UDP query stay here.
 //
 // Answers follow Docker's resolver (libnetwork/resolver.go): RA set, AA clear, TTL 600, addresses
 // shuffled per answer. Where Docker is vague we are exact: a local name with no record of the asked
@@ -54,13 +56,14 @@ export interface DnsServerOptions {
   /** Most queries one TCP connection may have unanswered before we stop reading it (default 32). */
   tcpPipelineDepth?: number;
   /**
-   * Serve UDP sockets given as fds (and those listen() opens) from one worker thread with batched
+   * Serve UDP sockets given as fds (and those listen() opens) from worker threads (`threads`,
+   * default 1, each serving every socket) with batched
    * recvmmsg/sendmmsg instead of Node's dgram (udp-offload.ts): `module` is the URL of
    * core/kernel/udp-batch.js (injected: core/dns does not import the kernel layer). The thread
    * answers local names from a replica of the record tables; those answers are not published on
    * `tsd:dns:query` (everything else is).
    */
-  udpBatch?: { module: string; batch?: number };
+  udpBatch?: { module: string; batch?: number; threads?: number };
 }
 
 export interface QueryEvent {
@@ -112,7 +115,7 @@ export class DnsServer {
     this.tcpIdleMs = o.tcpIdleMs ?? 10_000;
     this.depth = o.tcpPipelineDepth ?? 32;
     this.offload = o.udpBatch && new UdpOffload({
-      records: this.records, ioModule: o.udpBatch.module, batch: o.udpBatch.batch, ttl: this.ttl, log: this.log,
+      records: this.records, ioModule: o.udpBatch.module, batch: o.udpBatch.batch, threads: o.udpBatch.threads, ttl: this.ttl, log: this.log,
       onQuery: (sandboxId, fd, msg, peer) => this.answerOffloaded(sandboxId, fd, msg, peer),
     });
   }

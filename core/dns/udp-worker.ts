@@ -1,4 +1,4 @@
-// core/dns/udp-worker.ts — the one worker thread that serves every offloaded sandbox UDP socket:
+// core/dns/udp-worker.ts — a worker thread that serves every offloaded sandbox UDP socket:
 // epoll over the sockets, batches of datagrams in (recvmmsg), local answers out (sendmmsg), from
 // its own replica of the record tables. Everything that is not a local name (forwarding,
 // NXDOMAIN / REFUSED decisions, garbage that needs logging) goes to the main thread, which
@@ -6,9 +6,10 @@
 //
 // main → worker, on `port`, each followed by signal(wakeFd) when the worker must act now:
 //   { t: 'records', v, c }   a record change (DnsRecords.watch), then ctl[VERSION] = v
-//   { t: 'add', fd, sandboxId } / { t: 'remove', fd } / { t: 'stop' }
+//   { t: 'add', seq, fd, sandboxId } / { t: 'remove', seq, fd } / { t: 'stop' }
 // worker → main, on parentPort:
-//   'ready' · { t: 'added' | 'removed', fd } · { t: 'query', fd, msg, peer } · { t: 'failed', fd, error }
+//   'ready' · { t: 'done', seq, error? } (the answer to add / remove number seq)
+//   { t: 'query', fd, msg, peer } · { t: 'failed', fd, error } (a socket the worker gave up on)
 //
 // Record changes: before answering a batch the worker compares ctl[VERSION] with the version it
 // has applied and, when they differ, drains the port. The main thread posts a change before
@@ -42,13 +43,13 @@ export const VERSION = 0;
 
 export type ToWorker =
   | { t: 'records'; v: number; c: RecordsChange }
-  | { t: 'add'; fd: number; sandboxId: string }
-  | { t: 'remove'; fd: number }
+  | { t: 'add'; seq: number; fd: number; sandboxId: string }
+  | { t: 'remove'; seq: number; fd: number }
   | { t: 'stop' };
 
 export type FromWorker =
   | 'ready'
-  | { t: 'added' | 'removed'; fd: number }
+  | { t: 'done'; seq: number; error?: string }
   | { t: 'query'; fd: number; msg: Uint8Array; peer: Uint8Array }
   | { t: 'failed'; fd: number; error: string };
 
@@ -81,17 +82,17 @@ async function main(d: UdpWorkerData): Promise<void> {
           break;
         case 'add':
           try {
-            poll.add(x.fd);
+            poll.add(x.fd, true); // other threads may watch it too: one wake-up per datagram burst
             sockets.set(x.fd, x.sandboxId);
-            post({ t: 'added', fd: x.fd });
+            post({ t: 'done', seq: x.seq });
           } catch (e) {
-            post({ t: 'failed', fd: x.fd, error: (e as Error).message });
+            post({ t: 'done', seq: x.seq, error: (e as Error).message });
           }
           break;
         case 'remove':
           poll.remove(x.fd);
           sockets.delete(x.fd);
-          post({ t: 'removed', fd: x.fd });
+          post({ t: 'done', seq: x.seq });
           break;
         case 'stop':
           stopping = true;

@@ -14,7 +14,7 @@
 //   io.data(i) / io.peer(i)            datagram i (a view, valid until the next recv) / a copy
 //                                      of its source sockaddr
 //   io.reply(i, buf); io.flush(fd)     queue an answer to datagram i's source; send the queue
-//   const p = poller()                 epoll: p.add(fd), p.remove(fd), n = p.wait(ms), p.ready(i)
+//   const p = poller()                 epoll: p.add(fd, exclusive), p.remove(fd), n = p.wait(ms), p.ready(i)
 //   eventFd() / signal(efd) / drain(efd)   a wake-up fd for the poller (signal: any thread)
 //   sendTo(fd, buf, peer)              one datagram to a sockaddr from peer() (any thread)
 //   bindUdp(address, port)             a bound UDP socket in this netns → { fd, port }
@@ -41,6 +41,7 @@ const memset = libc.func('void *memset(void *s, int c, size_t n)');
 
 const MSG_DONTWAIT = 0x40;
 const EPOLLIN = 1;
+const EPOLLEXCLUSIVE = 1 << 28;
 const EPOLL_CTL_ADD = 1;
 const EPOLL_CTL_DEL = 2;
 const CLOEXEC = 0o2000000;
@@ -145,7 +146,8 @@ export function open(batch = 64): UdpBatchIo {
 
 export interface Poller {
   readonly fd: number;
-  add(fd: number): void;
+  /** exclusive: when several pollers watch fd, wake only one of them per event (EPOLLEXCLUSIVE). */
+  add(fd: number, exclusive?: boolean): void;
   remove(fd: number): void;
   /** Wait up to timeoutMs (-1: forever) for readable fds; returns how many (see ready). */
   wait(timeoutMs: number): number;
@@ -161,8 +163,8 @@ export function poller(): Poller {
   const ev = Buffer.alloc(EV);
   return {
     fd: ep,
-    add(fd: number): void {
-      ev.writeUInt32LE(EPOLLIN, 0);
+    add(fd: number, exclusive = false): void {
+      ev.writeUInt32LE((EPOLLIN | (exclusive ? EPOLLEXCLUSIVE : 0)) >>> 0, 0);
       ev.writeUInt32LE(fd, EV_DATA);
       check(epollCtl(ep, EPOLL_CTL_ADD, fd, ev) as number, 'epoll_ctl add', `fd ${fd}`);
     },

@@ -59,7 +59,7 @@ for (const udp of ['dgram', 'batch'] as const) describe(`embedded DNS in a netwo
     for (let i = 1; i <= 5; i++) records.addEndpoint({ networkId: 'front', sandboxId: `w${i}`, name: `worker${i}`, aliases: ['workers'], ipv4: `10.10.0.${10 + i}` });
     records.addEndpoint({ networkId: 'back', sandboxId: 'db', name: 'db', ipv4: '10.20.0.5' });
     forwarder = new Forwarder({ timeoutMs: 1000, deadForMs: 60_000 });
-    server = new DnsServer({ records, forwarder, defaultUpstreams: () => [], udpBatch: udp === 'batch' ? { module: UDP_BATCH } : undefined });
+    server = new DnsServer({ records, forwarder, defaultUpstreams: () => [], udpBatch: udp === 'batch' ? { module: UDP_BATCH, threads: 2 } : undefined });
     await server.listen({ sandboxId: 'app', address: '127.0.0.11', port: 53 });
     await server.listen({ sandboxId: 'db', address: '127.0.0.12', port: 53 });
   });

@@ -28,6 +28,7 @@ for (const udp of ['dgram', 'batch'] as const) describe(`embedded DNS per sandbo
     dns = createEmbeddedDns({
       resolvConf: [],
       udpBatchModule: udp === 'batch' ? UDP_BATCH : undefined,
+      udpThreads: 2, // as the daemon on 2 cores
       openSocket: (p, o) => {
         const ns = openNetns({ path: p });
         try {

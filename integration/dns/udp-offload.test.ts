@@ -1,5 +1,6 @@
-// integration/dns/udp-offload.test.ts — UDP served by the offload worker thread (udp-offload.ts,
-// recvmmsg/sendmmsg from a replica of the records), as the daemon runs it:
+// integration/dns/udp-offload.test.ts — UDP served by the offload worker threads (udp-offload.ts,
+// recvmmsg/sendmmsg from a replica of the records; 2 threads on the same sockets), as the daemon
+// runs it:
 //  - connect/disconnect hammered while dnsperf loads the same socket: every name answers right
 //    after registry.add returns and is NXDOMAIN right after registry.remove returns; the
 //    answers come from the worker (nothing published on tsd:dns:query for them);
@@ -42,7 +43,7 @@ describe('UDP offload worker (one thread, recvmmsg/sendmmsg)', function () {
 
   before(async function () {
     if (process.getuid?.() !== 0) this.skip();
-    dns = createEmbeddedDns({ resolvConf: [], udpBatchModule: UDP_BATCH });
+    dns = createEmbeddedDns({ resolvConf: [], udpBatchModule: UDP_BATCH, udpThreads: 2 });
     dns.records.addNetwork('n', { internal: true });
     await dns.registry.add({ networkId: 'n', endpointId: 'client', sandboxId: 'client', names: ['client'], ipv4: ['10.40.0.2'], ipv6: [] });
     await dns.registry.add({ networkId: 'n', endpointId: 'busy', sandboxId: 'busy', names: ['busy'], ipv4: ['10.40.0.3'], ipv6: [] });
@@ -53,7 +54,7 @@ describe('UDP offload worker (one thread, recvmmsg/sendmmsg)', function () {
     await dns?.close();
   });
 
-  it('answers through the worker (dig), and not from the main thread', async () => {
+  it('answers through the workers (dig), and not from the main thread', async () => {
     const events: QueryEvent[] = [];
     const onEvent = (e: unknown) => events.push(e as QueryEvent);
     diagnostics.subscribe('tsd:dns:query', onEvent);
@@ -112,6 +113,23 @@ describe('UDP offload worker (one thread, recvmmsg/sendmmsg)', function () {
     assert.deepEqual(failures, []);
     // every positive answer came from the worker's replica: only the NXDOMAINs were published
     assert.ok(events.every((e) => e.rcode === 3), JSON.stringify(events.find((e) => e.rcode !== 3)));
+  });
+
+  it('a worker that dies is restarted and serves the same sockets again', async () => {
+    type T = { worker: { terminate(): Promise<number>; threadId: number } };
+    const off = (dns.server as unknown as { offload: { current?: { threads: T[] } } }).offload;
+    assert.equal(off.current!.threads.length, 2);
+    const before = off.current!.threads.map((t) => t.worker.threadId);
+    await off.current!.threads[1]!.worker.terminate();
+    let answer = '';
+    for (let i = 0; i < 30 && answer !== '10.40.0.3'; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      answer = (await execa('dig', [`@${ADDR}`, '-p', String(port), '+short', '+tries=1', '+time=1', 'busy'], { reject: false })).stdout.trim();
+    }
+    assert.equal(answer, '10.40.0.3');
+    const after = off.current!.threads.map((t) => t.worker.threadId);
+    assert.equal(after.length, 2);
+    assert.ok(after.every((id) => !before.includes(id)), `${before} → ${after}`);
   });
 
   it('close() stops the thread and closes the socket (ss)', async () => {
