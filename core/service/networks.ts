@@ -466,6 +466,9 @@ export class NetworkService {
 
   private async connectLocked(n: NetworkRecord, sb: SandboxRecord, input: ConnectInput): Promise<EndpointRecord> {
     if (this.removingSandboxes.has(sb.id)) throw new ConflictError(`sandbox ${sb.name} is being removed`);
+    // Removed (and unfenced) while this connect waited for a lock: NotFound, not an endpoint
+    // for a sandbox that no longer exists. One store read by full id.
+    await this.d.records.findSandbox(sb.id);
     const existing = await this.d.records.sandboxEndpoints(sb.id);
     if (existing.some((e) => e.networkId === n.id)) {
       throw new ForbiddenError(`endpoint with name ${sb.name} already exists in network ${n.name}`);

@@ -118,6 +118,29 @@ describe('sandbox sweep', () => {
     assert.deepEqual(await h.sandboxes.list(), []);
   });
 
+  it('a connect that waited for its network\'s lock while the sandbox was removed is refused, leaving nothing', async () => {
+    await h.networks.create({ name: 'a' });
+    const base = h.ipam.reserved();
+    await h.sandboxes.create({ name: 'other' });
+    await h.networks.connect({ network: 'a', sandbox: 'other' });
+    const box = await h.sandboxes.create({ name: 'box' });
+    let release!: () => void;
+    h.net.holdOn.set('leave', new Promise<void>((r) => (release = r)));
+    const disconnecting = h.networks.disconnect('a', 'other'); // holds network a's lock
+    await until(() => h.net.calls.includes('leave'));
+    const late = h.networks.connect({ network: 'a', sandbox: 'box' }); // queued behind it
+    await new Promise((r) => setTimeout(r, 20));
+    fs.rmSync(box.netnsPath);
+    assert.deepEqual(await h.sandboxes.sweepVanished(), { removed: ['box'], failed: [] });
+    h.net.holdOn.clear();
+    release();
+    await disconnecting;
+    await assert.rejects(late, /sandbox .* not found/);
+    assert.equal(h.net.endpoints.size, 0);
+    assert.equal(h.ipam.reserved(), base, 'no address leaked');
+    assert.deepEqual(await h.records.allEndpoints(), []);
+  });
+
   it('a sandbox rm racing the sweep: removed once, no error from the sweep', async () => {
     await h.networks.create({ name: 'a' });
     const sb = await h.sandboxes.create({ name: 'box' });
