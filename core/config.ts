@@ -36,6 +36,8 @@ export const ConfigFileSchema = z.strictObject({
   dns: z.boolean().optional(),
   /** Most queries the embedded DNS forwards upstream at once; the excess gets SERVFAIL at once (moby/libnetwork#2214). */
   'dns-max-in-flight': z.number().int().min(1).max(60_000).optional(),
+  /** Seconds between passes of the sweep that removes sandboxes whose netns or process is gone (0: off). */
+  'sweep-interval': z.number().min(0).max(86_400).optional(),
   /** Serve the built-in tsd-* drivers over Docker's plugin protocol in plugin-dir (default true). */
   'serve-plugins': z.boolean().optional(),
   /** Per-driver settings handed to each driver's DriverContext.config. */
@@ -56,6 +58,8 @@ export interface TsdConfig {
   defaultAddressPools: Array<{ base: string; size: number }>;
   dns: boolean;
   dnsMaxInFlight: number;
+  /** Seconds between sweeps of vanished sandboxes; 0 disables the sweep. */
+  sweepInterval: number;
   servePlugins: boolean;
   drivers: Record<string, Record<string, unknown>>;
 }
@@ -81,6 +85,7 @@ export function defaultConfig(): TsdConfig {
     defaultAddressPools: DEFAULT_ADDRESS_POOLS,
     dns: true,
     dnsMaxInFlight: 1024,
+    sweepInterval: 30,
     servePlugins: true,
     drivers: {},
   };
@@ -146,6 +151,7 @@ export function resolveConfig(file: ConfigFile | undefined, flags: ConfigFile = 
     defaultAddressPools: m['default-address-pools'] ?? d.defaultAddressPools,
     dns: m.dns ?? d.dns,
     dnsMaxInFlight: m['dns-max-in-flight'] ?? d.dnsMaxInFlight,
+    sweepInterval: m['sweep-interval'] ?? d.sweepInterval,
     servePlugins: m['serve-plugins'] ?? d.servePlugins,
     drivers: m.drivers ?? d.drivers,
   };

@@ -20,6 +20,7 @@ import { createKernelSandboxNetworking } from './sandbox/kernel-sandbox-networki
 import { createEmbeddedDns } from './dns/index.js';
 import { createEmbeddedDnsRegistry } from './sandbox/embedded-dns-registry.js';
 import { createServices, type Services } from './service/index.js';
+import { startSandboxSweep } from './service/sandbox-sweep.js';
 import { openStore, type StoreConfig } from './store/open.js';
 import { scopeStore } from './store/scoped.js';
 import type { Store } from './store/store.js';
@@ -214,6 +215,9 @@ export async function startDaemon(config: TsdConfig, opts: StartOptions = {}): P
       },
     });
     cleanup.push(() => api.close());
+    // Pushed after the store and the API: stopped first at shutdown, before either closes.
+    const sweep = startSandboxSweep({ sandboxes: services.sandboxes, intervalMs: config.sweepInterval * 1000, log: log.child({ component: 'sweep' }) });
+    cleanup.push(() => sweep.stop());
     if (config.servePlugins) {
       const served = await serveBuiltinDrivers(registry, config.pluginDir, log);
       cleanup.push(() => Promise.allSettled(served.map((p) => p.close())).then(() => undefined));

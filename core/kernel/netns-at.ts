@@ -118,3 +118,17 @@ export function isNetnsAt(path: string): boolean {
     return false;
   }
 }
+
+let nsfsDev: number | undefined;
+
+/**
+ * The identity of the network namespace at `path` (a pinned nsfs file or /proc/PID/ns/net): its
+ * nsfs inode, or undefined when `path` is missing or is not an nsfs file (a bind mount removed,
+ * a process gone). One stat(2): no open, no setns, no netlink, so a periodic check of every
+ * sandbox costs microseconds. (Every nsfs file shares one device, the one /proc/self/ns/net has.)
+ */
+export function netnsIdentityAt(path: string): string | undefined {
+  nsfsDev ??= fs.statSync('/proc/self/ns/net').dev;
+  const st = fs.statSync(path, { throwIfNoEntry: false });
+  return st && st.dev === nsfsDev ? `net:[${st.ino}]` : undefined;
+}

@@ -51,6 +51,11 @@ export interface SandboxRecord {
   owned: boolean;
   /** Where it came from: created by tsd, an adopted path, or a process id. */
   origin: { kind: 'created' } | { kind: 'path'; path: string } | { kind: 'pid'; pid: number };
+  /**
+   * The namespace's identity when the sandbox was made ("net:[inode]"): a path that later holds
+   * another namespace is a vanished sandbox. Absent in records written before it existed.
+   */
+  netnsId?: string;
   hostname: string;
   /** Nameservers written to resolv.conf. */
   dns: string[];

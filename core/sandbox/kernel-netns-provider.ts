@@ -3,7 +3,7 @@
 // IPv6 off by default for new interfaces (SandboxNetworking turns it on for IPv6 endpoints).
 
 import { withContext } from '../errors.js';
-import { createNetnsAt, isNetnsAt, pinNetnsOfPid, removeNetnsAt } from '../kernel/netns-at.js';
+import { createNetnsAt, isNetnsAt, netnsIdentityAt, pinNetnsOfPid, removeNetnsAt } from '../kernel/netns-at.js';
 import type { NetnsProvider } from '../service/hooks.js';
 
 export function createKernelNetnsProvider(): NetnsProvider {
@@ -27,6 +27,9 @@ export function createKernelNetnsProvider(): NetnsProvider {
     },
     async isNetns(path) {
       return isNetnsAt(path);
+    },
+    async identity(path) {
+      return netnsIdentityAt(path);
     },
   };
 }

@@ -74,6 +74,12 @@ export interface NetnsProvider {
   remove(path: string): Promise<void>;
   /** Whether `path` is a network namespace file. */
   isNetns(path: string): Promise<boolean>;
+  /**
+   * The namespace's identity at `path` ("net:[inode]"), undefined when it is not a namespace
+   * (gone, unpinned, a process exited). Cheap (a stat): the background sandbox sweep calls it for
+   * every sandbox. Optional: without it the sweep falls back to isNetns.
+   */
+  identity?(path: string): Promise<string | undefined>;
 }
 
 export const noopSandboxNetworking: SandboxNetworking = {

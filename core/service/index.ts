@@ -63,8 +63,9 @@ export function createServices(o: ServicesOptions): Services {
       let removed = 0;
       for (const id of ids) {
         const sb = await records.findSandbox(id).catch(() => undefined);
-        if (!sb || (await o.netns.isNetns(sb.netnsPath))) continue;
-        o.log.warn('sandbox netns is gone; removing the sandbox and its endpoints', { sandbox: sb.name, netns: sb.netnsPath });
+        const why = sb && (await sandboxes.vanished(sb));
+        if (!sb || !why) continue;
+        o.log.warn('sandbox vanished; removing it and its endpoints', { sandbox: sb.name, netns: sb.netnsPath, reason: why });
         await sandboxes.remove(sb.id);
         removed++;
       }

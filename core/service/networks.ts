@@ -103,6 +103,8 @@ const INTENT_ORDER: Record<Intent['kind'], number> = { connect: 0, disconnect: 1
 
 export class NetworkService {
   private readonly lock = new KeyedMutex();
+  /** Sandboxes being removed: a connect that gets their lock afterwards is refused. */
+  private readonly removingSandboxes = new Set<string>();
   readonly defaultDriver: string;
 
   constructor(private readonly d: NetworkServiceDeps) {
@@ -463,6 +465,10 @@ export class NetworkService {
   }
 
   private async connectLocked(n: NetworkRecord, sb: SandboxRecord, input: ConnectInput): Promise<EndpointRecord> {
+    if (this.removingSandboxes.has(sb.id)) throw new ConflictError(`sandbox ${sb.name} is being removed`);
+    // Removed (and unfenced) while this connect waited for a lock: NotFound, not an endpoint
+    // for a sandbox that no longer exists. One store read by full id.
+    await this.d.records.findSandbox(sb.id);
     const existing = await this.d.records.sandboxEndpoints(sb.id);
     if (existing.some((e) => e.networkId === n.id)) {
       throw new ForbiddenError(`endpoint with name ${sb.name} already exists in network ${n.name}`);
@@ -568,6 +574,23 @@ export class NetworkService {
   private nextIfname(prefix: string, existing: readonly EndpointRecord[]): string {
     const used = new Set(existing.map((e) => e.ifname));
     for (let i = 0; ; i++) if (!used.has(`${prefix}${i}`)) return `${prefix}${i}`;
+  }
+
+  /**
+   * Fence a sandbox before removing it: waits for the connect or disconnect running on it (they
+   * hold its lock), then refuses every later connect, so the removal's list of endpoints is
+   * final. false: a removal of it is already under way. Undone by unfenceSandbox.
+   */
+  async fenceSandbox(sandboxId: string): Promise<boolean> {
+    return this.lock.run(`sandbox:${sandboxId}`, async () => {
+      if (this.removingSandboxes.has(sandboxId)) return false;
+      this.removingSandboxes.add(sandboxId);
+      return true;
+    });
+  }
+
+  unfenceSandbox(sandboxId: string): void {
+    this.removingSandboxes.delete(sandboxId);
   }
 
   async disconnect(networkRef: string, sandboxRef: string, opts: { force?: boolean } = {}): Promise<void> {

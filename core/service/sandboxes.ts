@@ -99,6 +99,8 @@ export class SandboxService {
         }
         undo.push(`remove netns ${sb.netnsPath}`, () => this.d.netns.remove(sb.netnsPath));
       }
+      const netnsId = await this.d.netns.identity?.(sb.netnsPath);
+      if (netnsId !== undefined) sb.netnsId = netnsId;
       if (input.rootfs !== undefined) await this.mountRootfs(sb, input.rootfs, specs, undo);
       this.d.files.write(sb, []);
       undo.push('remove sandbox files', () => this.d.files.remove(id));
@@ -227,9 +229,23 @@ export class SandboxService {
     return out.sort((a, b) => a.Name.localeCompare(b.Name));
   }
 
-  /** Disconnect every endpoint (forced), then remove the netns tsd owns, the files, the record. */
+  /**
+   * Disconnect every endpoint (forced), then remove the netns tsd owns, the files, the record.
+   * The sandbox is fenced first (NetworkService.fenceSandbox): a connect running on it finishes
+   * and is in the endpoint list, a later one is refused.
+   */
   async remove(ref: string): Promise<void> {
-    const sb = await this.d.records.findSandbox(ref);
+    const found = await this.d.records.findSandbox(ref);
+    if (!(await this.d.networks.fenceSandbox(found.id))) throw new ConflictError(`sandbox ${found.name}: removal already in progress`);
+    try {
+      // Re-read under the fence: a removal that finished while we waited leaves NotFound.
+      await this.removeFenced(await this.d.records.findSandbox(found.id));
+    } finally {
+      this.d.networks.unfenceSandbox(found.id);
+    }
+  }
+
+  private async removeFenced(sb: SandboxRecord): Promise<void> {
     // Finished by the startup reconcile if a crash interrupts it (peers.md #34).
     const intent: SandboxRemoveIntent = { kind: 'sandbox-rm', id: sb.id, created: new Date().toISOString() };
     await this.d.records.putIntent(intent);
@@ -333,13 +349,65 @@ export class SandboxService {
   }
 
   /**
+   * Why the sandbox is dead, or undefined while it lives: its namespace file is gone or now holds
+   * another namespace, or (adopted by PID) the process exited or left that namespace (a PID
+   * reused by another process is in another one). tsd's pin keeps a PID-adopted namespace, and
+   * its veths, alive after the process exits, so the process is what is checked. One or two
+   * stat(2) calls with an identity-capable provider.
+   */
+  async vanished(sb: SandboxRecord): Promise<string | undefined> {
+    const ns = this.d.netns;
+    if (!ns.identity) return (await ns.isNetns(sb.netnsPath)) ? undefined : `netns ${sb.netnsPath} is gone`;
+    const id = await ns.identity(sb.netnsPath);
+    if (id === undefined) return `netns ${sb.netnsPath} is gone`;
+    if (sb.netnsId !== undefined && sb.netnsId !== id) return `netns ${sb.netnsPath} now holds another namespace (${id}, was ${sb.netnsId})`;
+    if (sb.origin.kind === 'pid') {
+      const own = await ns.identity(`/proc/${sb.origin.pid}/ns/net`);
+      if (own === undefined) return `process ${sb.origin.pid} exited`;
+      if (own !== id) return `process ${sb.origin.pid} is in another netns (${own})`;
+    }
+    return undefined;
+  }
+
+  /**
+   * The background sweep (peers.md #30, libnetwork#786): every sandbox that vanished while tsd
+   * runs is removed like `sandbox rm` (endpoints torn down, addresses released, DNS records and
+   * resolver sockets gone, the pin removed). One failure is logged and the others still go.
+   * `stopped` is polled between sandboxes so a shutdown does not wait for a whole pass.
+   */
+  async sweepVanished(stopped: () => boolean = () => false): Promise<{ removed: string[]; failed: string[] }> {
+    const removed: string[] = [];
+    const failed: string[] = [];
+    for (const sb of await this.d.records.listSandboxes()) {
+      if (stopped()) break;
+      try {
+        const why = await this.vanished(sb);
+        if (why === undefined) continue;
+        const eps = await this.d.records.sandboxEndpoints(sb.id);
+        this.d.log.warn('sweep: sandbox vanished; removing it and its endpoints', {
+          sandbox: sb.name, id: sb.id, reason: why,
+          endpoints: eps.map((e) => ({ network: e.networkId.slice(0, 12), ipv4: e.ipv4, ipv6: e.ipv6, aliases: e.aliases })),
+        });
+        await this.remove(sb.id);
+        removed.push(sb.name);
+      } catch (e) {
+        // Removed meanwhile by `sandbox rm` (or being removed): nothing left to sweep.
+        if (e instanceof NotFoundError || e instanceof ConflictError) continue;
+        failed.push(sb.name);
+        this.d.log.error('sweep: vanished sandbox not removed; retried next pass', { sandbox: sb.name, id: sb.id, err: e });
+      }
+    }
+    return { removed, failed };
+  }
+
+  /**
    * Startup repair: a sandbox whose namespace is gone (reboot, the adopted process exited) is
    * removed with all its endpoints, host-side cleanup included. Files are rewritten.
    */
   async reconcile(): Promise<{ removed: string[] }> {
     const removed: string[] = [];
     for (const sb of await this.d.records.listSandboxes()) {
-      if (await this.d.netns.isNetns(sb.netnsPath)) {
+      if ((await this.vanished(sb)) === undefined) {
         try {
           const r = await this.restoreRootfs(sb);
           if (r.restored) this.d.log.info('reconcile: sandbox mounts restored', { sandbox: sb.name, mounts: r.restored });

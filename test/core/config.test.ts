@@ -43,4 +43,15 @@ describe('config', () => {
     assert.throws(() => parseConfigObject({ 'dns-max-in-flight': 'lots' }, 'flags'), /config flags: dns-max-in-flight: /);
     assert.throws(() => parseConfigObject({ 'dns-max-in-flight': 100_000 }, 'flags'), /config flags: dns-max-in-flight: /);
   });
+
+  it('sweep-interval (libnetwork#786): default 30 s, 0 disables, set by file or flag, a bad value names the key', () => {
+    assert.equal(resolveConfig(undefined).sweepInterval, 30);
+    const f = path.join(dir, 'sweep.yaml');
+    fs.writeFileSync(f, 'sweep-interval: 0\n');
+    assert.equal(resolveConfig(readConfigFile(f)).sweepInterval, 0);
+    assert.equal(resolveConfig(readConfigFile(f), parseConfigObject({ 'sweep-interval': 0.5 }, 'flags')).sweepInterval, 0.5);
+    assert.throws(() => parseConfigObject({ 'sweep-interval': -1 }, 'flags'), /config flags: sweep-interval: /);
+    assert.throws(() => parseConfigObject({ 'sweep-interval': '30s' }, 'flags'), /config flags: sweep-interval: /);
+    assert.throws(() => parseConfigObject({ 'sweep-interval': 100_000 }, 'flags'), /config flags: sweep-interval: /);
+  });
 });

@@ -18,8 +18,11 @@ export class FakeNetworkDriver implements NetworkDriver {
   /** Calls that never return (a daemon killed in the middle of them). */
   hangOn = new Set<string>();
   constructor(readonly name = 'fake') {}
+  /** Calls that wait for a promise the test settles (an operation caught in flight). */
+  holdOn = new Map<string, Promise<void>>();
   private async maybeHang(m: string): Promise<void> {
     if (this.hangOn.has(m)) await new Promise(() => undefined);
+    await this.holdOn.get(m);
   }
   private maybeFail(m: string): void {
     this.calls.push(m);
@@ -119,6 +122,15 @@ export const fileNetns: NetnsProvider = {
   async pinPid(pid, p) { if (!fs.existsSync(`/proc/${pid}`)) throw new NotFoundError(`process ${pid} not found`); fs.writeFileSync(p, `pid ${pid}`, { flag: 'wx' }); },
   async remove(p) { fs.rmSync(p, { force: true }); },
   async isNetns(p) { return fs.existsSync(p); },
+  // A pinned "pid N" file and /proc/N/ns/net (while process N lives) share the identity "pid N".
+  async identity(p) {
+    const m = /^\/proc\/(\d+)\/ns\/net$/.exec(p);
+    if (m) return fs.existsSync(`/proc/${m[1]}`) ? `pid ${m[1]}` : undefined;
+    const st = fs.statSync(p, { throwIfNoEntry: false });
+    if (!st) return undefined;
+    const text = fs.readFileSync(p, 'utf8');
+    return text.startsWith('pid ') ? text : `file ${st.ino}`;
+  },
 };
 
 export class RecordingSandboxNetworking implements SandboxNetworking {
