@@ -9,7 +9,30 @@ import { NftablesFirewall } from '../../core/kernel/firewall/nftables/backend.js
 import { ExecNftTransport } from '../../core/kernel/firewall/nftables/transport-exec.js';
 import { LibnftablesTransport } from '../../core/kernel/firewall/nftables/transport-libnftables.js';
 import { createMemoryLogger, silentLogger } from '../../core/log.js';
-import { net1, trafficSuite, web } from './traffic-suite.js';
+import { net1, trafficSuite, web, type UserRule } from './traffic-suite.js';
+
+/** The user's nft text for a hook-chain rule. */
+const nftRule = (r: UserRule) => `${r.src ? `ip saddr ${r.src} ` : ''}ip daddr ${r.dst}${r.dport ? ` tcp dport ${r.dport}` : ''} ${r.verdict}`;
+
+/** The hook chain's rules as `nft list chain` prints them. */
+async function userRules(): Promise<string[]> {
+  const out = String((await execa('nft', ['list', 'chain', 'inet', 'tsd', 'user'])).stdout);
+  return out.split('\n').map((l) => l.trim()).filter((l) => l && !/^(table|chain) .*\{$|^\}$/.test(l));
+}
+
+/** How a user deletes a rule: by the handle nft -a shows. */
+async function deleteUserRule(r: UserRule): Promise<void> {
+  const out = String((await execa('nft', ['-a', 'list', 'chain', 'inet', 'tsd', 'user'])).stdout);
+  const line = out.split('\n').find((l) => l.trim().startsWith(`${nftRule(r)} # handle `));
+  assert.ok(line, `rule ${nftRule(r)} in ${out}`);
+  await execa('nft', ['delete', 'rule', 'inet', 'tsd', 'user', 'handle', line.split('# handle ')[1]!.trim()]);
+}
+
+const nftUser = {
+  add: async (r: UserRule) => void (await execa('nft', ['add', 'rule', 'inet', 'tsd', 'user', ...nftRule(r).split(' ')])),
+  remove: deleteUserRule,
+  list: userRules,
+};
 
 interface NftItem { [kind: string]: { name?: string; elem?: unknown[]; expr?: unknown[] } }
 
@@ -35,6 +58,7 @@ describe('firewall nftables (libnftables)', () => {
       await execa('nft', ['delete', 'element', 'inet', 'tsd', 'pub4any', '{ tcp . 8080 }']);
     },
     isClean: async () => (await listTable()) === undefined,
+    user: nftUser,
   });
 });
 
