@@ -176,6 +176,22 @@ describe('firewall nftables table contents', () => {
     }
   });
 
+  it('a user rule the rebuild cannot re-add fails the reload by name and leaves the table as it was', async () => {
+    await fw.reload({ networks: [net1], ports: [web] });
+    await execa('nft', ['add', 'chain', 'inet', 'tsd', 'mine']);
+    await execa('nft', ['add', 'rule', 'inet', 'tsd', 'user', 'jump', 'mine']);
+    try {
+      await assert.rejects(fw.reload({ networks: [net1], ports: [] }), /while keeping the rules of chain inet tsd user/);
+      assert.deepEqual(await userRules(), ['jump mine'], 'the user rule was not dropped');
+      const t = await listTable();
+      assert.equal(elems(t!, 'pub4any').length, 1, 'the failed transaction changed nothing');
+    } finally {
+      await execa('nft', ['flush', 'chain', 'inet', 'tsd', 'user']);
+      await execa('nft', ['delete', 'chain', 'inet', 'tsd', 'mine']);
+    }
+    await fw.reload({ networks: [net1], ports: [] });
+  });
+
   it('works through a spawned nft as well', async () => {
     const viaExec = new NftablesFirewall(new ExecNftTransport(), silentLogger);
     await viaExec.reload({ networks: [net1], ports: [{ ...web, hostPort: 8181 }] });
@@ -184,6 +200,10 @@ describe('firewall nftables table contents', () => {
     assert.ok(t);
     assert.equal(elems(t, 'pub4any').length, 2);
     await assert.rejects(viaExec.publishPorts([{ ...web, hostPort: 8182, containerPort: 1 }]), /already published/);
+    // The rebuild through the binary keeps the user hook chain as well.
+    await nftUser.add({ dst: '10.71.1.9', dport: 443, verdict: 'drop' });
+    await viaExec.reload({ networks: [net1], ports: [{ ...web, hostPort: 8181 }] });
+    assert.deepEqual(await userRules(), ['ip daddr 10.71.1.9 tcp dport 443 drop']);
     await viaExec.purge();
     assert.equal(await listTable(), undefined);
     viaExec.close();
