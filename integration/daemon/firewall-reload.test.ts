@@ -47,9 +47,12 @@ describe('tsctl firewall reload (tsd child, nftables)', function () {
     await stopServers();
     if (!t) return;
     t.tsctl('sandbox', 'rm', 'fw1');
+    t.tsctl('sandbox', 'rm', 'fw2');
+    t.tsctl('network', 'rm', '-f', 'fwnet2');
     t.tsctl('network', 'rm', '-f', 'fwnet');
     await t.destroy();
     spawnSync('ip', ['link', 'del', 'tsdfw0']);
+    spawnSync('ip', ['link', 'del', 'tsdfw1']);
     spawnSync('nft', ['delete', 'table', 'inet', 'tsd']);
   });
 
@@ -86,5 +89,32 @@ describe('tsctl firewall reload (tsd child, nftables)', function () {
     assert.ok(tableExists());
     assert.equal(nftPortElements().length, 1);
     assert.notEqual(nc(), '', 'the published port answers after the restart');
+  });
+
+  it('never flushes the user hook chain: its rule survives reload, network create/rm, publish and a restart', async () => {
+    const userRules = () => {
+      const r = spawnSync('nft', ['list', 'chain', 'inet', 'tsd', 'user'], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      return r.stdout.split('\n').map((l) => l.trim()).filter((l) => l && !/^(table|chain) .*\{$|^\}$/.test(l));
+    };
+    assert.deepEqual(userRules(), []);
+    const add = spawnSync('nft', ['add', 'rule', 'inet', 'tsd', 'user', 'ip', 'daddr', '10.231.7.2', 'tcp', 'dport', '80', 'drop', 'comment', '"keep me"']);
+    assert.equal(add.status, 0, String(add.stderr));
+    const rules = userRules();
+    assert.deepEqual(rules, ['ip daddr 10.231.7.2 tcp dport 80 drop comment "keep me"']);
+    assert.equal(t.tsctl('firewall', 'reload').code, 0);
+    assert.deepEqual(userRules(), rules, 'after tsctl firewall reload');
+    assert.equal(t.tsctl('network', 'create', '--subnet', '10.231.8.0/24', '-o', 'com.docker.network.bridge.name=tsdfw1', 'fwnet2').code, 0);
+    assert.equal(t.tsctl('sandbox', 'create', 'fw2').code, 0);
+    const c = t.tsctl('network', 'connect', '-p', `${PORT + 1}:80`, 'fwnet2', 'fw2');
+    assert.equal(c.code, 0, c.err);
+    assert.equal(nftPortElements().length, 2);
+    assert.equal(t.tsctl('sandbox', 'rm', 'fw2').code, 0);
+    assert.equal(t.tsctl('network', 'rm', 'fwnet2').code, 0);
+    assert.deepEqual(userRules(), rules, 'after network create/rm and a publish');
+    await t.stop();
+    await t.start();
+    assert.deepEqual(userRules(), rules, 'after a tsd restart');
+    assert.notEqual(nc(), '', 'tsd\'s own rules are back as well');
   });
 });

@@ -9,7 +9,30 @@ import { NftablesFirewall } from '../../core/kernel/firewall/nftables/backend.js
 import { ExecNftTransport } from '../../core/kernel/firewall/nftables/transport-exec.js';
 import { LibnftablesTransport } from '../../core/kernel/firewall/nftables/transport-libnftables.js';
 import { createMemoryLogger, silentLogger } from '../../core/log.js';
-import { net1, trafficSuite, web } from './traffic-suite.js';
+import { net1, trafficSuite, web, type UserRule } from './traffic-suite.js';
+
+/** The user's nft text for a hook-chain rule. */
+const nftRule = (r: UserRule) => `${r.src ? `ip saddr ${r.src} ` : ''}ip daddr ${r.dst}${r.dport ? ` tcp dport ${r.dport}` : ''} ${r.verdict}`;
+
+/** The hook chain's rules as `nft list chain` prints them. */
+async function userRules(): Promise<string[]> {
+  const out = String((await execa('nft', ['list', 'chain', 'inet', 'tsd', 'user'])).stdout);
+  return out.split('\n').map((l) => l.trim()).filter((l) => l && !/^(table|chain) .*\{$|^\}$/.test(l));
+}
+
+/** How a user deletes a rule: by the handle nft -a shows. */
+async function deleteUserRule(r: UserRule): Promise<void> {
+  const out = String((await execa('nft', ['-a', 'list', 'chain', 'inet', 'tsd', 'user'])).stdout);
+  const line = out.split('\n').find((l) => l.trim().startsWith(`${nftRule(r)} # handle `));
+  assert.ok(line, `rule ${nftRule(r)} in ${out}`);
+  await execa('nft', ['delete', 'rule', 'inet', 'tsd', 'user', 'handle', line.split('# handle ')[1]!.trim()]);
+}
+
+const nftUser = {
+  add: async (r: UserRule) => void (await execa('nft', ['add', 'rule', 'inet', 'tsd', 'user', ...nftRule(r).split(' ')])),
+  remove: deleteUserRule,
+  list: userRules,
+};
 
 interface NftItem { [kind: string]: { name?: string; elem?: unknown[]; expr?: unknown[] } }
 
@@ -35,6 +58,7 @@ describe('firewall nftables (libnftables)', () => {
       await execa('nft', ['delete', 'element', 'inet', 'tsd', 'pub4any', '{ tcp . 8080 }']);
     },
     isClean: async () => (await listTable()) === undefined,
+    user: nftUser,
   });
 });
 
@@ -152,6 +176,22 @@ describe('firewall nftables table contents', () => {
     }
   });
 
+  it('a user rule the rebuild cannot re-add fails the reload by name and leaves the table as it was', async () => {
+    await fw.reload({ networks: [net1], ports: [web] });
+    await execa('nft', ['add', 'chain', 'inet', 'tsd', 'mine']);
+    await execa('nft', ['add', 'rule', 'inet', 'tsd', 'user', 'jump', 'mine']);
+    try {
+      await assert.rejects(fw.reload({ networks: [net1], ports: [] }), /while keeping the rules of chain inet tsd user/);
+      assert.deepEqual(await userRules(), ['jump mine'], 'the user rule was not dropped');
+      const t = await listTable();
+      assert.equal(elems(t!, 'pub4any').length, 1, 'the failed transaction changed nothing');
+    } finally {
+      await execa('nft', ['flush', 'chain', 'inet', 'tsd', 'user']);
+      await execa('nft', ['delete', 'chain', 'inet', 'tsd', 'mine']);
+    }
+    await fw.reload({ networks: [net1], ports: [] });
+  });
+
   it('works through a spawned nft as well', async () => {
     const viaExec = new NftablesFirewall(new ExecNftTransport(), silentLogger);
     await viaExec.reload({ networks: [net1], ports: [{ ...web, hostPort: 8181 }] });
@@ -160,6 +200,10 @@ describe('firewall nftables table contents', () => {
     assert.ok(t);
     assert.equal(elems(t, 'pub4any').length, 2);
     await assert.rejects(viaExec.publishPorts([{ ...web, hostPort: 8182, containerPort: 1 }]), /already published/);
+    // The rebuild through the binary keeps the user hook chain as well.
+    await nftUser.add({ dst: '10.71.1.9', dport: 443, verdict: 'drop' });
+    await viaExec.reload({ networks: [net1], ports: [{ ...web, hostPort: 8181 }] });
+    assert.deepEqual(await userRules(), ['ip daddr 10.71.1.9 tcp dport 443 drop']);
     await viaExec.purge();
     assert.equal(await listTable(), undefined);
     viaExec.close();

@@ -19,6 +19,23 @@ export interface BackendHooks {
   sabotage(): Promise<void>;
   /** True when no trace of tsd is left in this backend's kernel state. */
   isClean(): Promise<boolean>;
+  /** What a user does in the hook chain (nft `inet tsd user` / iptables `TSD-USER`), with the backend's own tool. */
+  user: {
+    /** Append a rule matching src (optional) → dst tcp dport, with that verdict, in every family's hook. */
+    add(r: UserRule): Promise<void>;
+    /** Remove the rule again (the user's own delete, not tsd's). */
+    remove(r: UserRule): Promise<void>;
+    /** Rules in the hook chain as the kernel lists them (one string each). */
+    list(): Promise<string[]>;
+  };
+}
+
+export interface UserRule {
+  src?: string;
+  dst: string;
+  /** Absent: any port. */
+  dport?: number;
+  verdict: 'drop' | 'accept';
 }
 
 export function trafficSuite(hooks: BackendHooks): void {
@@ -118,6 +135,84 @@ export function trafficSuite(hooks: BackendHooks): void {
     } finally {
       await execa('nft', ['delete', 'table', ...table], { reject: false });
     }
+    assert.equal(await peerSeen(NS.out, HOST_IP, 8080), OUT_IP);
+  });
+
+  const dropWeb: UserRule = { dst: IP.s1, dport: 80, verdict: 'drop' };
+
+  it('user hook chain (DOCKER-USER, moby#22054): a drop there stops a published port; removing it restores the port', async () => {
+    assert.equal(await peerSeen(NS.out, HOST_IP, 8080), OUT_IP);
+    assert.deepEqual(await hooks.user.list(), [], 'tsd put no rule of its own into the hook');
+    await hooks.user.add(dropWeb);
+    assert.equal(await peerSeen(NS.out, HOST_IP, 8080), undefined, 'dropped by the user rule');
+    assert.equal(await peerSeen(NS.s1, OUT_IP, 9000), HOST_IP, 'other traffic still flows');
+    await hooks.user.remove(dropWeb);
+    assert.deepEqual(await hooks.user.list(), []);
+    assert.equal(await peerSeen(NS.out, HOST_IP, 8080), OUT_IP);
+  });
+
+  it('user hook chain: decides before tsd: a drop stops traffic between two networks tsd accepts, an accept overrides isolation', async () => {
+    await fw.addNetwork({ ...net1, isolate: false });
+    await fw.addNetwork({ ...net2, isolate: false });
+    try {
+      assert.ok(await peerSeen(NS.s1, IP.s2, 80), 'tsd lets net1 reach net2');
+      const dropS2: UserRule = { src: IP.s1, dst: IP.s2, dport: 80, verdict: 'drop' };
+      await hooks.user.add(dropS2);
+      assert.equal(await peerSeen(NS.s1, IP.s2, 80), undefined, 'dropped by the user rule');
+      await hooks.user.remove(dropS2);
+      assert.ok(await peerSeen(NS.s1, IP.s2, 80));
+    } finally {
+      await fw.addNetwork(net1);
+      await fw.addNetwork(net2);
+    }
+    assert.equal(await peerSeen(NS.s1, IP.s2, 80), undefined, 'isolated again');
+    const there: UserRule = { src: IP.s1, dst: IP.s2, dport: 80, verdict: 'accept' };
+    const back: UserRule = { src: IP.s2, dst: IP.s1, verdict: 'accept' };
+    await hooks.user.add(there);
+    await hooks.user.add(back);
+    try {
+      assert.ok(await peerSeen(NS.s1, IP.s2, 80), 'the user accept ends the forward path before tsd isolates');
+    } finally {
+      await hooks.user.remove(back);
+      await hooks.user.remove(there);
+    }
+    assert.equal(await peerSeen(NS.s1, IP.s2, 80), undefined);
+  });
+
+  it('user hook chain: tsd never flushes it: network add/rm, publish/unpublish, drift repair, reload and a restart keep the rule', async () => {
+    await hooks.user.add(dropWeb);
+    try {
+      const rules = await hooks.user.list();
+      assert.equal(rules.length > 0, true);
+      const net3: FirewallNetwork = { ...net1, id: 'net3', bridge: 'tsdfw-b3', subnets: ['10.71.3.0/24'] };
+      await fw.addNetwork(net3);
+      await fw.publishPorts([{ ...web, networkId: 'net3', hostPort: 8083, containerIp: '10.71.3.2' }]);
+      await fw.unpublishPorts([web]);
+      await fw.publishPorts([web]);
+      await fw.removeNetwork('net3');
+      assert.deepEqual(await hooks.user.list(), rules, 'after network add/rm and publish/unpublish');
+      await hooks.sabotage(); // the next batch fails and takes the drift-repair rebuild
+      await fw.publishPorts([{ ...web, hostPort: 8084 }]);
+      await fw.unpublishPorts([web, { ...web, hostPort: 8084 }]);
+      await fw.publishPorts([web]);
+      assert.deepEqual(await hooks.user.list(), rules, 'after a drift-repair rebuild');
+      await fw.reload({ networks: [net1, net2], ports: [web] });
+      assert.deepEqual(await hooks.user.list(), rules, 'after reload');
+      assert.equal(await peerSeen(NS.out, HOST_IP, 8080), undefined, 'still dropped after reload');
+      // A daemon restart: a new backend instance whose startup repair is reload().
+      const again = await hooks.create();
+      try {
+        await again.reload({ networks: [net1, net2], ports: [web] });
+        assert.deepEqual(await hooks.user.list(), rules, 'after a restart');
+        assert.equal(await peerSeen(NS.out, HOST_IP, 8080), undefined, 'still dropped after a restart');
+      } finally {
+        (again as { close?: () => void }).close?.();
+      }
+    } finally {
+      // Best effort: a lost rule must fail the assertions above, not this cleanup.
+      await hooks.user.remove(dropWeb).catch(() => undefined);
+    }
+    assert.deepEqual(await hooks.user.list(), []);
     assert.equal(await peerSeen(NS.out, HOST_IP, 8080), OUT_IP);
   });
 

@@ -17,6 +17,7 @@ import {
   CHAINS,
   JUMPS,
   STATIC,
+  USER_CHAIN,
   add,
   declareChains,
   del,
@@ -102,6 +103,8 @@ export class IptablesFirewall implements Firewall {
         const dump = await this.save(fam);
         const lines: Line[] = JUMPS.filter((j) => dumpHas(dump, j)).map(del);
         const chains = (['nat', 'filter'] as const).flatMap((t) => CHAINS[t].filter((c) => dumpHasChain(dump, c)).map((c) => ({ t, c })));
+        // purge removes all of tsd, the user's hook chain and its rules included.
+        if (dumpHasChain(dump, USER_CHAIN)) chains.push({ t: 'filter', c: USER_CHAIN });
         // Flush every chain before deleting any: they jump to each other.
         for (const { t, c } of chains) lines.push({ table: t, line: `-F ${c}` });
         for (const { t, c } of chains) lines.push({ table: t, line: `-X ${c}` });
@@ -116,11 +119,14 @@ export class IptablesFirewall implements Firewall {
     return this.model.state('iptables');
   }
 
-  /** Declare (create or flush) every TSD chain and refill it from `m`; add missing jumps. */
+  /**
+   * Declare (create or flush) every TSD chain and refill it from `m`; add missing jumps. The
+   * user chain TSD-USER is only created when missing, never flushed.
+   */
   private async rebuild(m: FirewallModel): Promise<void> {
     for (const fam of FAMILIES) {
       const dump = await this.save(fam);
-      const lines: Line[] = [...declareChains(), ...STATIC.map(add)];
+      const lines: Line[] = [...declareChains(dump), ...STATIC.map(add)];
       for (const n of m.networks.values()) lines.push(...networkRules(n, fam).map(add));
       lines.push(...portLines([...m.ports.values()], fam, add));
       lines.push(...JUMPS.filter((j) => !dumpHas(dump, j)).map(insertJump));
@@ -154,7 +160,7 @@ export class IptablesFirewall implements Firewall {
     let complete = true;
     for (const fam of FAMILIES) {
       const dump = await this.save(fam);
-      const all = (['nat', 'filter'] as const).every((t) => CHAINS[t].every((c) => dumpHasChain(dump, c)));
+      const all = (['nat', 'filter'] as const).every((t) => CHAINS[t].every((c) => dumpHasChain(dump, c))) && dumpHasChain(dump, USER_CHAIN);
       if (!all || !JUMPS.every((j) => dumpHas(dump, j))) complete = false;
     }
     if (!complete) await this.rebuild(this.model);

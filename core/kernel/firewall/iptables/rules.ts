@@ -19,6 +19,13 @@ export const CHAINS: Record<Table, string[]> = {
   filter: ['TSD-FORWARD', 'TSD-ISOLATION-1', 'TSD-ISOLATION-2', 'TSD-ISOLATION-3'],
 };
 
+/**
+ * The user's hook chain (Docker's DOCKER-USER), in the filter table of each family: jumped to
+ * first from TSD-FORWARD, created when missing, never declared (= flushed) or written by tsd
+ * except by purge().
+ */
+export const USER_CHAIN = 'TSD-USER';
+
 /** Jumps from the built-in chains (inserted first, once; found again through *-save). */
 export const JUMPS: Rule[] = [
   { table: 'nat', chain: 'PREROUTING', spec: '-j TSD-PREROUTING' },
@@ -31,6 +38,7 @@ export const JUMPS: Rule[] = [
 export const STATIC: Rule[] = [
   { table: 'nat', chain: 'TSD-PREROUTING', spec: '-m addrtype --dst-type LOCAL -j TSD-DNAT' },
   { table: 'nat', chain: 'TSD-OUTPUT', spec: '-m addrtype --dst-type LOCAL -j TSD-DNAT' },
+  { table: 'filter', chain: 'TSD-FORWARD', spec: `-j ${USER_CHAIN}` },
   { table: 'filter', chain: 'TSD-FORWARD', spec: '-j TSD-ISOLATION-1' },
 ];
 
@@ -84,9 +92,14 @@ export const add = (r: Rule) => ({ table: r.table, line: `-A ${r.chain} ${r.spec
 export const del = (r: Rule) => ({ table: r.table, line: `-D ${r.chain} ${r.spec}` });
 export const insertJump = (r: Rule) => ({ table: r.table, line: `-I ${r.chain} 1 ${r.spec}` });
 
-/** Chain declarations: in --noflush mode a declaration creates the chain or flushes it. */
-export function declareChains(): Array<{ table: Table; line: string }> {
-  return (['nat', 'filter'] as const).flatMap((t) => CHAINS[t].map((c) => ({ table: t, line: `:${c} - [0:0]` })));
+/**
+ * Chain declarations: in --noflush mode a declaration creates the chain or flushes it. The user
+ * chain is declared only when `dump` (the family's *-save) does not hold it: never flushed.
+ */
+export function declareChains(dump: string): Array<{ table: Table; line: string }> {
+  const out = (['nat', 'filter'] as const).flatMap((t) => CHAINS[t].map((c) => ({ table: t, line: `:${c} - [0:0]` })));
+  if (!dumpHasChain(dump, USER_CHAIN)) out.push({ table: 'filter', line: `:${USER_CHAIN} - [0:0]` });
+  return out;
 }
 
 /** Whether a *-save dump holds a rule (save prints `-A CHAIN spec`, with matches expanded). */

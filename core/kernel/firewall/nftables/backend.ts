@@ -5,7 +5,7 @@
 // Drift (someone flushed or edited the table) makes an element batch fail; the backend then
 // rebuilds the whole table from its model in one transaction and retries nothing else.
 
-import { isTsdError } from '../../../errors.js';
+import { errorOf, isTsdError } from '../../../errors.js';
 import type { Logger } from '../../../log.js';
 import type { Firewall } from '../firewall.js';
 import { FirewallModel } from '../model.js';
@@ -15,11 +15,14 @@ import {
   FAMILY,
   SCHEMA,
   TABLE,
+  USER_CHAIN,
   elementCommands,
   networkElements,
   portElements,
+  listUserChain,
   purgeText,
   rebuildText,
+  userRulesText,
   type Elements,
 } from './table-model.js';
 import type { NftTransport } from './transport.js';
@@ -85,7 +88,7 @@ export class NftablesFirewall implements Firewall {
   reload(desired: FirewallDesired): Promise<void> {
     return this.queue.run(async () => {
       const next = FirewallModel.fromDesired(desired);
-      await this.nft.run(rebuildText(elementsOf(next)));
+      await this.rebuild(elementsOf(next));
       this.model.replaceWith(next);
       this.ready = true;
       this.log.info('firewall reloaded', { backend: 'nftables', networks: next.networks.size, ports: next.ports.size });
@@ -122,12 +125,34 @@ export class NftablesFirewall implements Firewall {
       commit(next);
       this.log.warn('nft batch failed, rebuilding table from the model', { op, err: e });
       try {
-        await this.nft.run(rebuildText(elementsOf(next)));
+        await this.rebuild(elementsOf(next));
       } catch {
         throw isTsdError(e) ? e : new Error(`${op}: ${String(e)}`);
       }
     }
     commit(this.model);
+  }
+
+  /**
+   * Replace the table in one transaction, keeping the user chain's rules: they are read back
+   * and re-added in the same batch (tsd never flushes or writes that chain). A table without
+   * the chain (absent, or an older schema) has no user rules to keep.
+   */
+  private async rebuild(els: Elements): Promise<void> {
+    let listing = '';
+    try {
+      listing = await this.nft.run(listUserChain);
+    } catch (e) {
+      if (!(isTsdError(e) && e.code === 'NotFound')) throw e;
+    }
+    const user = userRulesText(listing);
+    try {
+      await this.nft.run(rebuildText(els, user));
+    } catch (e) {
+      if (!user || !isTsdError(e)) throw e;
+      // Never drop the user's rules silently: say which chain made the rebuild fail.
+      throw errorOf(e.code, `${e.message} (while keeping the rules of chain ${FAMILY} ${TABLE} ${USER_CHAIN}: a rule there may refer to an object tsd's rebuild does not recreate)`);
+    }
   }
 
   /** The port-map batch: the transport's fast path when it has one, else element text. */
@@ -148,7 +173,7 @@ export class NftablesFirewall implements Firewall {
     }
     if (listing === undefined || !listing.includes(`comment "${SCHEMA}"`)) {
       if (listing !== undefined) this.log.warn('nft table of another schema replaced', { table: `${FAMILY} ${TABLE}` });
-      await this.nft.run(rebuildText(elementsOf(this.model)));
+      await this.rebuild(elementsOf(this.model));
     }
     this.ready = true;
   }

@@ -12,7 +12,13 @@ import { cidrFamily, type FirewallNetwork, type PortEntry } from '../types.js';
 export const TABLE = 'tsd';
 export const FAMILY = 'inet';
 /** Bumped when the skeleton changes: a table with another comment is rebuilt at startup. */
-export const SCHEMA = 'tsd schema 1';
+export const SCHEMA = 'tsd schema 2';
+/**
+ * The user's hook chain (Docker's DOCKER-USER): jumped to first from `forward`, so rules added
+ * with `nft add rule inet tsd user ...` decide before tsd's accept/isolation verdicts. tsd never
+ * writes a rule into it: a rebuild reads its rules back and re-adds them in the same transaction.
+ */
+export const USER_CHAIN = 'user';
 
 /**
  * The skeleton. Rules are fixed; all per-network and per-port data are set/map elements, so a
@@ -62,8 +68,11 @@ export function skeletonText(): string {
     ip saddr @masq4 oifname != @bridges masquerade
     ip6 saddr @masq6 oifname != @bridges masquerade
   }
+  chain ${USER_CHAIN} {
+  }
   chain forward {
     type filter hook forward priority filter; policy accept;
+    jump ${USER_CHAIN}
     iifname . oifname @noicc drop
     iifname . oifname @samebr accept
     iifname @internal drop
@@ -136,9 +145,31 @@ export function elementCommands(verb: 'add' | 'delete', els: Elements): string {
 /**
  * Replace the whole table atomically: the `add table` makes the `delete` valid when the table is
  * absent, and the kernel applies the batch as one transaction (no window without rules).
+ * `userRules` (from `userRulesText`) puts the user chain's rules back in the same transaction.
  */
-export function rebuildText(els: Elements): string {
-  return `add table ${FAMILY} ${TABLE}\ndelete table ${FAMILY} ${TABLE}\n${skeletonText()}${elementCommands('add', els)}`;
+export function rebuildText(els: Elements, userRules = ''): string {
+  return `add table ${FAMILY} ${TABLE}\ndelete table ${FAMILY} ${TABLE}\n${skeletonText()}${userRules}${elementCommands('add', els)}`;
+}
+
+/** The listing of the user chain, reduced to its rules. */
+export const listUserChain = `list chain ${FAMILY} ${TABLE} ${USER_CHAIN}`;
+
+/**
+ * `nft list chain inet tsd user` output → text that re-adds those rules to the (new, empty) user
+ * chain. The listing is nft's own syntax (rules one per line, no handles), so the rules are
+ * re-added verbatim; chain-level lines (a comment) are kept too. Empty when the chain has no rule.
+ */
+export function userRulesText(listing: string): string {
+  const lines = listing.split('\n');
+  const start = lines.findIndex((l) => l.trim() === `chain ${USER_CHAIN} {`);
+  if (start < 0) return '';
+  const body: string[] = [];
+  for (const l of lines.slice(start + 1)) {
+    if (l.trim() === '}') break;
+    if (l.trim()) body.push(l.trim());
+  }
+  if (!body.length) return '';
+  return `table ${FAMILY} ${TABLE} {\n  chain ${USER_CHAIN} {\n${body.map((b) => `    ${b}\n`).join('')}  }\n}\n`;
 }
 
 export function purgeText(): string {

@@ -2,7 +2,7 @@
 // published ports as elements, deletes by key, atomic rebuild.
 
 import assert from 'node:assert/strict';
-import { elementCommands, networkElements, portElement, portElements, rebuildText, skeletonText } from '../../../../core/kernel/firewall/nftables/table-model.js';
+import { elementCommands, networkElements, portElement, portElements, rebuildText, skeletonText, userRulesText } from '../../../../core/kernel/firewall/nftables/table-model.js';
 import { expandMapping, type FirewallNetwork } from '../../../../core/kernel/firewall/types.js';
 
 const net: FirewallNetwork = { id: 'n1', bridge: 'tsdbr1', subnets: ['10.1.0.0/24', 'fd00:1::/64'], masquerade: true, internal: false, icc: true, isolate: true };
@@ -56,5 +56,21 @@ describe('nftables table model', () => {
 
   it('the skeleton has no per-port or per-network rules', () => {
     assert.doesNotMatch(skeletonText(), /tsdbr|\d+\.\d+\.\d+\.\d+ \.|dport \d/);
+  });
+
+  it('the forward chain jumps to the user chain before any verdict of tsd', () => {
+    const fwd = skeletonText().split('chain forward {')[1]!.split('}')[0]!.trim().split('\n').map((l) => l.trim());
+    assert.equal(fwd[0], 'type filter hook forward priority filter; policy accept;');
+    assert.equal(fwd[1], 'jump user');
+    assert.match(skeletonText(), /chain user \{\s*\}/);
+  });
+
+  it('reads the user chain back as text that re-adds its rules (and nothing for an empty chain)', () => {
+    const listing = 'table inet tsd {\n\tchain user {\n\t\tip daddr 10.1.0.2 tcp dport 80 counter packets 3 bytes 180 drop comment "no web"\n\t\tiifname "eth9" accept\n\t}\n}\n';
+    assert.equal(userRulesText(listing), 'table inet tsd {\n  chain user {\n    ip daddr 10.1.0.2 tcp dport 80 counter packets 3 bytes 180 drop comment "no web"\n    iifname "eth9" accept\n  }\n}\n');
+    assert.equal(userRulesText('table inet tsd {\n\tchain user {\n\t}\n}\n'), '');
+    assert.equal(userRulesText(''), '');
+    const text = rebuildText(networkElements(net), userRulesText(listing));
+    assert.ok(text.indexOf('iifname "eth9" accept') > text.indexOf(skeletonText().slice(-20)), 'after the skeleton declares the chain');
   });
 });
