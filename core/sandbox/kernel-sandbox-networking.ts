@@ -106,5 +106,18 @@ export function createKernelSandboxNetworking(kernel: Pick<Kernel, 'links' | 'li
         ns.close();
       }
     },
+
+    async setDefaultGateway(req) {
+      const ns = open(req.netnsPath);
+      try {
+        const sb = kernel.linksIn(ns);
+        if (req.gateway) await sb.addRoute({ dst: 'default', gateway: gatewayIp(req.gateway), replace: true });
+        if (req.gatewayIpv6) await sb.addRoute({ dst: 'default', gateway: gatewayIp(req.gatewayIpv6), replace: true });
+      } catch (e) {
+        throw withContext(`default route in ${req.netnsPath}`, e);
+      } finally {
+        ns.close();
+      }
+    },
   };
 }

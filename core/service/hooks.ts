@@ -35,6 +35,12 @@ export interface SandboxNetworking {
    * the interface is already gone (host-side cleanup must never depend on the netns).
    */
   detach(req: { netnsPath: string; ifname: string; networkId: string; endpointId: string }): Promise<void>;
+  /**
+   * Point the sandbox's default route (per family given) at `gateway` / `gatewayIpv6`, replacing
+   * any. Used when the endpoint that held the default route leaves and another one with a gateway
+   * remains (Docker moves the sandbox's gateway the same way).
+   */
+  setDefaultGateway?(req: { netnsPath: string; gateway?: string; gatewayIpv6?: string }): Promise<void>;
 }
 
 export interface DnsRecord {

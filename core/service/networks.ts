@@ -527,8 +527,14 @@ export class NetworkService {
         await driver.programExternalConnectivity({ networkId: n.id, endpointId: ep.id, options });
         undo.push('revoke external connectivity', () => driver.revokeExternalConnectivity(n.id, ep.id));
       }
+      // One default route per sandbox and family, as Docker: the earliest endpoint whose network
+      // has a gateway holds it; later ones get their gateway recorded but install no route
+      // (a second default route is EEXIST). disconnect hands the route on (handOverGateway).
+      const routed = { ...join };
+      if (existing.some((e) => e.gateway)) delete routed.gateway;
+      if (existing.some((e) => e.gatewayIpv6)) delete routed.gatewayIpv6;
       await this.d.sandboxNetworking.attach({
-        netnsPath: sb.netnsPath, sandboxId: sb.id, networkId: n.id, endpointId: ep.id, join,
+        netnsPath: sb.netnsPath, sandboxId: sb.id, networkId: n.id, endpointId: ep.id, join: routed,
         ifname: ep.ifname, ipv4: ep.ipv4, ipv6: ep.ipv6, macAddress: ep.macAddress,
       });
       undo.push(`detach ${ep.ifname} from sandbox`, () => this.d.sandboxNetworking.detach({ netnsPath: sb.netnsPath, ifname: ep.ifname, networkId: n.id, endpointId: ep.id }));
@@ -607,8 +613,32 @@ export class NetworkService {
       const ep = eps.find((e) => e.networkId === n.id);
       if (!ep) throw new ForbiddenError(`sandbox ${sb.name} is not connected to network ${n.name}`);
       await this.teardownEndpoint(n, ep, !!opts.force, sb);
-      this.d.files.updateHosts(sb, eps.filter((e) => e !== ep));
+      const rest = eps.filter((e) => e !== ep);
+      await this.handOverGateway(sb, ep, rest);
+      this.d.files.updateHosts(sb, rest);
     });
+  }
+
+  /**
+   * An endpoint with a gateway left: the earliest remaining endpoint with a gateway (per family)
+   * holds the sandbox's default route from now on. Set with replace, so it is the same route
+   * again when the one that left was not the holder. Best effort — the endpoint is already gone; a
+   * failure is logged, not thrown.
+   */
+  private async handOverGateway(sb: SandboxRecord, gone: EndpointRecord, rest: EndpointRecord[]): Promise<void> {
+    if (!this.d.sandboxNetworking.setDefaultGateway || !sb.netnsPath) return;
+    const byAge = [...rest].sort((a, b) => (a.created < b.created ? -1 : a.created > b.created ? 1 : 0));
+    const req: { netnsPath: string; gateway?: string; gatewayIpv6?: string } = { netnsPath: sb.netnsPath };
+    const next4 = gone.gateway ? byAge.find((e) => e.gateway) : undefined;
+    const next6 = gone.gatewayIpv6 ? byAge.find((e) => e.gatewayIpv6) : undefined;
+    if (next4) req.gateway = next4.gateway;
+    if (next6) req.gatewayIpv6 = next6.gatewayIpv6;
+    if (!req.gateway && !req.gatewayIpv6) return;
+    try {
+      await this.d.sandboxNetworking.setDefaultGateway(req);
+    } catch (e) {
+      this.d.log.warn('disconnect: could not move the default route to the next network', { sandbox: sb.name, err: e });
+    }
   }
 
   /**

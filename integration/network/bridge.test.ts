@@ -152,6 +152,23 @@ describe('tsd-bridge (real kernel)', function () {
     assert.ok(isolated >= 2, 'port isolation on the icc=false ports');
   });
 
+  it('a sandbox on two networks: one default route (the first network), handed to the second on disconnect', async () => {
+    await s.services.networks.create({ name: 'ma', ipam: { config: [{ subnet: '10.88.11.0/24', gateway: '10.88.11.1' }] } });
+    await s.services.networks.create({ name: 'mb', ipam: { config: [{ subnet: '10.88.12.0/24', gateway: '10.88.12.1' }] } });
+    await sandbox('m');
+    await s.services.networks.connect({ network: 'ma', sandbox: 'm' });
+    await s.services.networks.connect({ network: 'mb', sandbox: 'm' }); // EEXIST before: a second default route
+    const defaults = async () => (await ipJ(['route', 'show', 'default'], ns('m'))).map((r: any) => `${r.gateway} ${r.dev}`);
+    assert.deepEqual(await defaults(), ['10.88.11.1 eth0']);
+    assert.ok(await ping(ns('m'), '10.88.12.1'), 'the second network is reachable on its own subnet');
+    await s.services.networks.disconnect('ma', 'm');
+    assert.deepEqual(await defaults(), ['10.88.12.1 eth1']);
+    await s.services.networks.connect({ network: 'ma', sandbox: 'm' });
+    assert.deepEqual(await defaults(), ['10.88.12.1 eth1'], 'a reconnect does not take the route back');
+    await s.services.networks.disconnect('mb', 'm');
+    assert.deepEqual((await defaults()).map((d: string) => d.split(' ')[0]), ['10.88.11.1']);
+  });
+
   it('IPv6: sandboxes ping each other over a v6 subnet with a v6 default route', async () => {
     await s.services.networks.create({
       name: 'n6', enableIpv6: true,

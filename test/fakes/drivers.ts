@@ -141,6 +141,8 @@ export class RecordingSandboxNetworking implements SandboxNetworking {
     this.attached.set(req.endpointId, req);
   }
   async detach(req: { endpointId: string }) { this.attached.delete(req.endpointId); }
+  readonly defaultGateways: Array<{ netnsPath: string; gateway?: string; gatewayIpv6?: string }> = [];
+  async setDefaultGateway(req: { netnsPath: string; gateway?: string; gatewayIpv6?: string }) { this.defaultGateways.push(req); }
 }
 
 export function fakeRegistry() {

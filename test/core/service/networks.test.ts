@@ -130,4 +130,28 @@ describe('NetworkService', () => {
     await assert.rejects(h.networks.disconnect('n1', 'box', { force: true }), /not found/);
     await h.networks.remove('n1');
   });
+
+  it('one default route per sandbox: later networks install none; a disconnect hands it to the next (Docker)', async () => {
+    for (const n of ['g1', 'g2', 'g3']) await h.networks.create({ name: n });
+    await h.sandboxes.create({ name: 'multi' });
+    const sleep = () => new Promise((r) => setTimeout(r, 5)); // distinct created stamps
+    const e1 = await h.networks.connect({ network: 'g1', sandbox: 'multi' });
+    await sleep();
+    const e2 = await h.networks.connect({ network: 'g2', sandbox: 'multi' });
+    await sleep();
+    const e3 = await h.networks.connect({ network: 'g3', sandbox: 'multi' });
+    const att = h.sandboxNetworking.attached;
+    assert.equal(att.get(e1.id)!.join.gateway, '10.0.0.1', 'the first endpoint installs the default route');
+    assert.equal(att.get(e2.id)!.join.gateway, undefined, 'the second does not (EEXIST otherwise)');
+    assert.equal(att.get(e3.id)!.join.gateway, undefined);
+    assert.equal(e2.gateway, '10.0.0.1', 'its gateway is still recorded for inspect');
+    await h.networks.disconnect('g1', 'multi');
+    assert.equal(h.sandboxNetworking.defaultGateways.length, 1);
+    assert.equal(h.sandboxNetworking.defaultGateways[0]!.gateway, e2.gateway);
+    await h.networks.disconnect('g3', 'multi');
+    await h.networks.disconnect('g2', 'multi');
+    assert.equal(h.sandboxNetworking.defaultGateways.length, 2, 'a last endpoint leaving hands over nothing');
+    const e4 = await h.networks.connect({ network: 'g3', sandbox: 'multi' });
+    assert.equal(att.get(e4.id)!.join.gateway, '10.0.0.1', 'alone again: it installs the route');
+  });
 });
