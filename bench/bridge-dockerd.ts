@@ -16,8 +16,8 @@
 //    long on this machine (≈ 0.3 s each to create+start+disconnect, ≈ 6 min before measuring):
 //    DOCKERD_MAX (default 100).
 //  - published ports: POST /containers/create + /start of a container with 1, 200 (and 1000)
-//    published ports (one range 20000-…) minus the same without ports (median of 3); removal
-//    (DELETE ?force) minus removal without ports. dockerd runs with --userland-proxy=false (with
+//    published ports (one range 20000-…) minus the same without ports run right before it (for
+//    1 port the median of 7 such pairs); removal (DELETE ?force) minus removal without ports. dockerd runs with --userland-proxy=false (with
 //    the proxy it would start one docker-proxy process per port). 1000 ports are skipped when 200
 //    took longer than DOCKERD_PORTS_BUDGET_S (default 60 s) scaled ×5.
 // tsd side, in the same process before dockerd starts: bench/bridge.ts's benchTsd (the whole
@@ -148,23 +148,36 @@ async function portsRun(sock: string, ports: number, tag: string): Promise<{ up:
   return { up, down: now() - u, rules };
 }
 
+/**
+ * Each size paired with a run without ports right before it (the create+start of a container alone
+ * spreads by ±100 ms here, more than one port costs): the median of PAIRS differences for sizes up
+ * to 10 ports, one pair above (200 ports take ≈ 20 s a pair).
+ */
+const SMALL_PAIRS = 7;
 async function benchPortsDockerd(sock: string) {
+  await portsRun(sock, 0, 'warm');
+  const out: Record<number, { publish: number; unpublish: number; up: number; rules: number; pairs: number } | string> = {};
   const base = { up: [] as number[], down: [] as number[] };
-  for (let k = 0; k < 3; k++) {
-    const r = await portsRun(sock, 0, `base${k}`);
-    base.up.push(r.up);
-    base.down.push(r.down);
-  }
-  const out: Record<number, { publish: number; unpublish: number; up: number; rules: number } | string> = {};
   let perPortS = 0;
   for (const count of PORTS) {
     const estimate = perPortS * count;
     if (estimate > PORTS_BUDGET_S * 5) { out[count] = `skipped (≈${estimate.toFixed(0)} s estimated from the previous size)`; continue; }
-    const r = await portsRun(sock, count, String(count));
-    if (r.rules !== count) throw new Error(`${count} ports published but ${r.rules} DNAT rules in the DOCKER chain`);
-    if ((await dnatRules()) !== 0) throw new Error(`DNAT rules left after removing the ${count}-port container`);
-    out[count] = { publish: r.up - median(base.up), unpublish: r.down - median(base.down), up: r.up, rules: r.rules };
-    perPortS = (r.up + r.down) / 1000 / count;
+    const pairs = count <= 10 ? SMALL_PAIRS : 1;
+    const dUp: number[] = [];
+    const dDown: number[] = [];
+    let last = { up: 0, down: 0, rules: 0 };
+    for (let k = 0; k < pairs; k++) {
+      const b = await portsRun(sock, 0, `base${count}-${k}`);
+      base.up.push(b.up);
+      base.down.push(b.down);
+      last = await portsRun(sock, count, `${count}-${k}`);
+      if (last.rules !== count) throw new Error(`${count} ports published but ${last.rules} DNAT rules in the DOCKER chain`);
+      if ((await dnatRules()) !== 0) throw new Error(`DNAT rules left after removing the ${count}-port container`);
+      dUp.push(last.up - b.up);
+      dDown.push(last.down - b.down);
+    }
+    out[count] = { publish: median(dUp), unpublish: median(dDown), up: last.up, rules: last.rules, pairs };
+    perPortS = (last.up + last.down) / 1000 / count;
   }
   return { out, base: { up: median(base.up), down: median(base.down) } };
 }
@@ -219,7 +232,7 @@ async function main(): Promise<void> {
       console.log(`| ${n} | ${pq(t.attach)} | ${k ? pq(k.attach) : `(not run: DOCKERD_MAX=${DOCKERD_MAX})`} | ${k ? ratio(median(k.attach), median(t.attach)) : '-'} | ${pq(t.detach)} | ${k ? pq(k.detach) : '-'} | ${k ? ratio(median(k.detach), median(t.detach)) : '-'} | ${f1(t.total / 1000)} | ${k ? f1(k.total / 1000) : '-'} |`);
     }
     console.log('');
-    console.log(`| ports | tsd publish ms | dockerd publish ms (create+start − ${f1(dp.base.up)} ms without ports) | publish dockerd/tsd | tsd unpublish ms | dockerd unpublish ms (rm − ${f1(dp.base.down)} ms) | unpublish dockerd/tsd |`);
+    console.log(`| ports | tsd publish ms | dockerd publish ms (create+start − the same without ports, paired; median without ${f1(dp.base.up)} ms) | publish dockerd/tsd | tsd unpublish ms | dockerd unpublish ms (rm − rm without; ${f1(dp.base.down)} ms) | unpublish dockerd/tsd |`);
     console.log('| --- | --- | --- | --- | --- | --- | --- |');
     for (const c of PORTS) {
       const t = tp.out[c];
@@ -227,7 +240,7 @@ async function main(): Promise<void> {
       const tPub = t ? f1(t.publish) : '-';
       const tUn = t ? f1(t.unpublish) : '-';
       if (typeof k === 'object') {
-        console.log(`| ${c} | ${tPub} | ${f1(k.publish)} | ${t ? ratio(k.publish, t.publish) : '-'} | ${tUn} | ${f1(k.unpublish)} | ${t ? ratio(k.unpublish, t.unpublish) : '-'} |`);
+        console.log(`| ${c} | ${tPub} | ${f1(k.publish)}${k.pairs > 1 ? ` (median of ${k.pairs})` : ''} | ${t ? ratio(k.publish, t.publish) : '-'} | ${tUn} | ${f1(k.unpublish)} | ${t ? ratio(k.unpublish, t.unpublish) : '-'} |`);
       } else {
         console.log(`| ${c} | ${tPub} | ${k ?? '-'} | - | ${tUn} | - | - |`);
       }
