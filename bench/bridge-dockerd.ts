@@ -46,6 +46,8 @@ const ratio = (a: number, b: number) => `${(a / b).toFixed(1)}×`;
 
 /** One Engine API request on dockerd's unix socket; throws on a status ≥ 400 with its message. */
 function api<T = any>(socket: string, method: string, p: string, body?: unknown): Promise<T> {
+  // Once cleanup has begun (signal), the bench issues no more requests (no new containers).
+  if (cleaning) return Promise.reject(new Error(`${method} ${p}: bench is stopping`));
   return new Promise((resolve, reject) => {
     const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     const req = http.request({
@@ -190,14 +192,16 @@ async function assertPrivateNetns(): Promise<void> {
   }
 }
 
+let dockerd: Dockerd | undefined;
+let benchRoot: string | undefined;
+
 async function main(): Promise<void> {
   await assertPrivateNetns();
-  const root = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'tsdtest-brdockerd-')));
+  const root = benchRoot = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'tsdtest-brdockerd-')));
   // Everything on tmpfs of this private mount namespace: tsd's data root (as bench/bridge.ts), dockerd's
   // data/exec roots, and /run/docker (libnetwork keeps its container netns files under /var/run/docker).
   await execa('mount', ['-t', 'tmpfs', 'tmpfs', root]);
   await execa('mount', ['-t', 'tmpfs', 'tmpfs', '/run/docker']);
-  let d: Dockerd | undefined;
   const load = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
   try {
     console.log(`# bridge-dockerd bench: ${os.cpus().length} cpus, kernel ${os.release()}, node ${process.version}, load ${load()}`);
@@ -209,7 +213,7 @@ async function main(): Promise<void> {
 
     const cfg = path.join(root, 'daemon.json');
     fs.writeFileSync(cfg, '{}\n');
-    d = await startDockerd(path.join(root, 'dockerd'), ['--iptables=true', '--userland-proxy=false', '--config-file', cfg]);
+    const d = dockerd = await startDockerd(path.join(root, 'dockerd'), ['--iptables=true', '--userland-proxy=false', '--config-file', cfg]);
     const sock = d.socket;
     await importBusybox(d);
     const ver = await api<{ Version: string }>(sock, 'GET', '/version');
@@ -247,15 +251,49 @@ async function main(): Promise<void> {
     }
     console.log(`(load at the end ${load()})`);
   } finally {
-    if (d) {
-      await d.stop().catch((e) => console.error(`dockerd stop: ${String(e)}`));
-      for (const p of pidsMentioning(root)) await killPid(p, undefined, 5_000);
+    await cleanup();
+  }
+}
+
+/** PIDs whose mount namespace has a mount naming `dir` (container processes of our dockerd). */
+function pidsWithMountsUnder(dir: string): number[] {
+  const out: number[] = [];
+  for (const e of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
+    try {
+      if (fs.readFileSync(`/proc/${e}/mountinfo`, 'utf8').split('\n').some((l) => l.includes(' / / ') && l.includes(dir))) out.push(Number(e));
+    } catch { /* gone, or not ours to read */ }
+  }
+  return out;
+}
+
+let cleaning: Promise<void> | undefined;
+/** Stop dockerd (and what it started) by PID, unmount and remove the bench's dirs. Idempotent. */
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    if (dockerd) {
+      await dockerd.stop().catch((e) => console.error(`dockerd stop: ${String(e)}`));
+      for (const p of pidsMentioning(benchRoot!)) await killPid(p, undefined, 5_000);
+      // Containers whose shim died first live on, reparented; their root is an overlay under ours.
+      for (const p of pidsWithMountsUnder(benchRoot!)) { try { process.kill(p, 'SIGKILL'); } catch { /* gone */ } }
     }
     removeBusyboxTar();
-    await unmountAllUnder(root);
-    await execa('umount', ['-l', '/run/docker'], { reject: false });
-    fs.rmSync(root, { recursive: true, force: true });
-  }
+    if (benchRoot) {
+      await unmountAllUnder(benchRoot);
+      await execa('umount', ['-l', '/run/docker'], { reject: false });
+      fs.rmSync(benchRoot, { recursive: true, force: true });
+    }
+  })();
+  return cleaning;
+}
+
+// Interrupted (Ctrl-C, timeout): dockerd and containerd would otherwise live on in the private
+// namespace, keeping it alive; clean up as on failure, then exit.
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.once(sig, () => {
+    console.error(`bridge-dockerd: ${sig}, cleaning up`);
+    void cleanup().finally(() => process.exit(130));
+  });
 }
 
 main().catch((e) => {
