@@ -7,11 +7,13 @@
 //    transaction); netavark sets up a container with that many port_mappings (minus the same
 //    setup without ports). Flatness: one more port with 0 vs 1000 already published.
 // Detach is sampled (≤ 100 per size); the rest goes with the network (one link-group delete).
+// benchTsd / benchPortsTsd are exported for bench/bridge-dockerd.ts (tsd vs dockerd, same run).
 // Bounds: BRIDGE_SIZES (default 1,100,1000), NETAVARK_MAX (default 1000), NETAVARK_PORTS_MAX (200).
 
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { execa } from 'execa';
 import { DriverRegistry } from '../core/driver/registry.js';
 import { createFirewall } from '../core/kernel/firewall/select.js';
@@ -40,11 +42,11 @@ const NETAVARK = '/usr/lib/podman/netavark';
 const now = () => performance.now();
 const f1 = (x: number) => x.toFixed(2);
 
-function q(xs: number[], p: number): number {
+export function q(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length ? s[Math.min(s.length - 1, Math.floor(p * s.length))]! : NaN;
 }
-const median = (xs: number[]) => q(xs, 0.5);
+export const median = (xs: number[]) => q(xs, 0.5);
 
 const rows: string[] = [];
 function row(...cells: Array<string | number>): void {
@@ -111,7 +113,7 @@ async function growth(services: Awaited<ReturnType<typeof tsdStack>>['services']
   return { big, small: smallT };
 }
 
-async function benchTsd(root: string, n: number): Promise<Result> {
+export async function benchTsd(root: string, n: number): Promise<Result> {
   const { services, bridge } = await tsdStack(path.join(root, `tsd-${n}`));
   const net = `bench${n}`;
   await services.networks.create({ name: net, ipam: { config: [{ subnet: '10.100.0.0/16' }] } });
@@ -190,7 +192,7 @@ async function benchNetavark(root: string, n: number): Promise<Result> {
   return { attach, detach, total, cpu: { user: NaN, sys: NaN } };
 }
 
-async function benchPortsTsd(root: string) {
+export async function benchPortsTsd(root: string) {
   const { services, bridge } = await tsdStack(path.join(root, 'tsd-ports'));
   await services.networks.create({ name: 'ports', ipam: { config: [{ subnet: '10.102.0.0/16' }] } });
   await services.sandboxes.create({ name: 'pa' });
@@ -293,4 +295,5 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+// Run only as a script: bench/bridge-dockerd.ts imports the tsd measurements above.
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();
