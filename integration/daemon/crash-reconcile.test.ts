@@ -13,12 +13,11 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 import { createDefaultIpamDriver } from '../../drivers/ipam/default/index.js';
 import { LmdbStore } from '../../core/store/lmdb.js';
 import { scopeStore } from '../../core/store/scoped.js';
-import { mountsUnder, tsdChild, type TsdChild } from './tsd-child.js';
+import { mountsUnder, tsdChild, type TsdChild, call, must } from './tsd-child.js';
 
 const ROUNDS = Number(process.env.CRASH_ROUNDS ?? 24);
 const BASE_SUBNET = '10.232.0';
@@ -31,25 +30,6 @@ interface ApiNet {
   Containers: Record<string, { Name: string; EndpointID: string; IPv4Address: string }>;
 }
 interface ApiSandbox { Id: string; Name: string; NetnsPath: string }
-
-function call(sock: string, method: string, p: string, body?: unknown): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const data = body === undefined ? undefined : JSON.stringify(body);
-    const req = http.request({ socketPath: sock, method, path: p, headers: data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {} }, (res) => {
-      let b = '';
-      res.setEncoding('utf8').on('data', (c: string) => (b += c)).on('end', () => resolve({ status: res.statusCode ?? 0, body: b })).on('error', reject);
-    });
-    req.on('error', reject);
-    req.setTimeout(20_000, () => req.destroy(new Error(`${method} ${p}: timeout`)));
-    req.end(data);
-  });
-}
-
-async function must<T>(sock: string, method: string, p: string, body?: unknown): Promise<T> {
-  const r = await call(sock, method, p, body);
-  assert.ok(r.status >= 200 && r.status < 300, `${method} ${p}: ${r.status} ${r.body}`);
-  return (r.body ? JSON.parse(r.body) : undefined) as T;
-}
 
 function ipJson<T>(args: string[], netns?: string): T {
   const argv = netns ? ['nsenter', `--net=${netns}`, 'ip', '-j', ...args] : ['ip', '-j', ...args];

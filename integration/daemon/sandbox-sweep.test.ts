@@ -11,31 +11,11 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
-import { tsdChild, type TsdChild } from './tsd-child.js';
+import { tsdChild, type TsdChild, call, must } from './tsd-child.js';
 
 const SUBNET = '10.234.7';
 const BRIDGE = 'tsdsw0';
 const INTERVAL = process.env.SWEEP_INTERVAL ?? '0.5';
-
-function call(sock: string, method: string, p: string, body?: unknown): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const data = body === undefined ? undefined : JSON.stringify(body);
-    const req = http.request({ socketPath: sock, method, path: p, headers: data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {} }, (res) => {
-      let b = '';
-      res.setEncoding('utf8').on('data', (c: string) => (b += c)).on('end', () => resolve({ status: res.statusCode ?? 0, body: b })).on('error', reject);
-    });
-    req.on('error', reject);
-    req.setTimeout(20_000, () => req.destroy(new Error(`${method} ${p}: timeout`)));
-    req.end(data);
-  });
-}
-
-async function must<T>(sock: string, method: string, p: string, body?: unknown): Promise<T> {
-  const r = await call(sock, method, p, body);
-  assert.ok(r.status >= 200 && r.status < 300, `${method} ${p}: ${r.status} ${r.body}`);
-  return (r.body ? JSON.parse(r.body) : undefined) as T;
-}
 
 interface ApiNet { Id: string; Containers: Record<string, { Name: string; IPv4Address: string }> }
 interface IpLink { ifname: string; master?: string; linkinfo?: { info_kind?: string } }

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -73,4 +74,25 @@ export function tsdChild(prefix: string, extra: string[] = []): TsdChild {
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** One request to tsd's API on its unix socket (20 s deadline). */
+export function call(sock: string, method: string, p: string, body?: unknown): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const data = body === undefined ? undefined : JSON.stringify(body);
+    const req = http.request({ socketPath: sock, method, path: p, headers: data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {} }, (res) => {
+      let b = '';
+      res.setEncoding('utf8').on('data', (c: string) => (b += c)).on('end', () => resolve({ status: res.statusCode ?? 0, body: b })).on('error', reject);
+    });
+    req.on('error', reject);
+    req.setTimeout(20_000, () => req.destroy(new Error(`${method} ${p}: timeout`)));
+    req.end(data);
+  });
+}
+
+/** call(), asserting a 2xx; the JSON body parsed. */
+export async function must<T>(sock: string, method: string, p: string, body?: unknown): Promise<T> {
+  const r = await call(sock, method, p, body);
+  assert.ok(r.status >= 200 && r.status < 300, `${method} ${p}: ${r.status} ${r.body}`);
+  return (r.body ? JSON.parse(r.body) : undefined) as T;
 }
