@@ -97,16 +97,18 @@ describe('sandbox sweep (peers.md #30, libnetwork#786): a real tsd child', funct
     }
     const bound = Number(INTERVAL) * 1000 + 10_000;
     let names: string[] = [];
+    let statuses: number[] = [];
+    // The sweep removes a sandbox's endpoints first, then its record: wait for both.
     for (; Date.now() - t0 < bound; await new Promise((r) => setTimeout(r, 100))) {
       names = Object.values((await must<ApiNet>(sock(), 'GET', `/networks/${net.Id}`)).Containers).map((c) => c.Name).sort();
-      if (names.length === 1) break;
+      statuses = [(await call(sock(), 'GET', '/sandboxes/bypid')).status, (await call(sock(), 'GET', '/sandboxes/bypath')).status];
+      if (names.length === 1 && statuses.every((x) => x === 404)) break;
     }
     const took = Date.now() - t0;
     assert.deepEqual(names, ['watcher'], `endpoints of the dead sandboxes still listed after ${took} ms`);
-    console.log(`      (endpoints gone ${took} ms after the kill, sweep interval ${INTERVAL} s)`);
+    assert.deepEqual(statuses, [404, 404], `dead sandboxes still listed after ${took} ms`);
+    console.log(`      (endpoints and sandboxes gone ${took} ms after the kill, sweep interval ${INTERVAL} s)`);
 
-    assert.equal((await call(sock(), 'GET', '/sandboxes/bypid')).status, 404);
-    assert.equal((await call(sock(), 'GET', '/sandboxes/bypath')).status, 404);
     assert.equal(dig(watcherNs, 'db'), '', 'the alias of the dead sandbox no longer resolves');
     assert.equal(dig(watcherNs, 'cache'), '');
     const live = Object.values((await must<ApiNet>(sock(), 'GET', `/networks/${net.Id}`)).Containers)[0]!;
