@@ -12,33 +12,15 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
+import { must } from '../integration/daemon/tsd-child.js';
 
 const SIZES = (process.env.STARTUP_SIZES ?? '0,100,500').split(',').map(Number);
 const RESTARTS = Number(process.env.STARTUP_RESTARTS ?? 3);
 const TSD = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/tsd');
-
-function api(sock: string, method: string, p: string, body?: unknown): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const data = body === undefined ? undefined : JSON.stringify(body);
-    const req = http.request({ socketPath: sock, method, path: p, headers: data ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data) } : {} }, (res) => {
-      let b = '';
-      res.on('data', (c: Buffer) => { b += c.toString(); });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: b }));
-    });
-    req.on('error', reject);
-    req.end(data);
-  });
-}
-
-async function must(sock: string, method: string, p: string, body?: unknown): Promise<void> {
-  const r = await api(sock, method, p, body);
-  if (r.status >= 300) throw new Error(`${method} ${p}: ${r.status} ${r.body}`);
-}
 
 class Tsd {
   private proc: ChildProcess | undefined;

@@ -263,26 +263,25 @@ onNetnsRelease((inode) => {
   }
 });
 
-/** The cached socket of `ns` reserved for off-thread requests (created inside it on first use). */
-export function offThreadSocketIn(ns: Netns = hostNetns()): NetlinkSocket {
-  let s = offThreadSockets.get(ns.inode);
+/** The socket of `ns` in `cache`, created inside the namespace on first use. */
+function cachedSocketIn(cache: Map<number, NetlinkSocket>, ns: Netns): NetlinkSocket {
+  let s = cache.get(ns.inode);
   if (!s) {
     const name = ns.isHost ? 'host netns' : `netns ${String(ns)}`;
     s = ns.isHost ? new NetlinkSocket(name) : withNetns(ns, () => new NetlinkSocket(name));
-    offThreadSockets.set(ns.inode, s);
+    cache.set(ns.inode, s);
   }
   return s;
 }
 
+/** The cached socket of `ns` reserved for off-thread requests (created inside it on first use). */
+export function offThreadSocketIn(ns: Netns = hostNetns()): NetlinkSocket {
+  return cachedSocketIn(offThreadSockets, ns);
+}
+
 /** The cached rtnetlink socket of `ns` (created inside it on first use). */
 export function socketIn(ns: Netns = hostNetns()): NetlinkSocket {
-  let s = sockets.get(ns.inode);
-  if (!s) {
-    const name = ns.isHost ? 'host netns' : `netns ${String(ns)}`;
-    s = ns.isHost ? new NetlinkSocket(name) : withNetns(ns, () => new NetlinkSocket(name));
-    sockets.set(ns.inode, s);
-  }
-  return s;
+  return cachedSocketIn(sockets, ns);
 }
 
 /** Close every cached socket (tests, daemon shutdown). */
