@@ -7,11 +7,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import {
-  BUSYBOX_IMAGE, claimNftTable, claimPluginDir, deleteLinks, dockerPreconditions, freeLoopbackPort, hostLeaks, importBusybox,
-  makeTempRoot, nftTsdElements, removeBusyboxTar, routesOverlapping, run, snapshotHost, startDockerd, startTsd,
-  type Dockerd, type HostSnapshot, type TsdProc,
-} from './harness.js';
+import { BUSYBOX_IMAGE, claimNftTable, claimPluginDir, deleteLinks, dockerPreconditions, freeLoopbackPort, hostLeaks, importBusybox, makeTempRoot, nftTsdElements, routesOverlapping, run, snapshotHost, startDockerd, startTsd, type Dockerd, type HostSnapshot, type TsdProc, logsOnFailure, finishSuite } from './harness.js';
 
 const SUBNET = '10.231.7.0/24';
 const GATEWAY = '10.231.7.1';
@@ -59,24 +55,10 @@ describe('docker: dockerd uses tsd-bridge + tsd-ipam over the plugin protocol', 
     await importBusybox(dockerd);
   });
 
-  afterEach(function () {
-    if (this.currentTest?.state === 'failed') {
-      console.log(`--- dockerd log (tail) ---\n${dockerd?.log().slice(-4000)}\n--- tsd log (tail) ---\n${tsd?.log().slice(-4000)}`);
-    }
-  });
+  afterEach(function () { logsOnFailure(this, dockerd, tsd); });
 
   after(async () => {
-    await dockerd?.stop();
-    await tsd?.stop();
-    await deleteLinks([BRIDGE, INT_BRIDGE].filter((l) => fs.existsSync(`/sys/class/net/${l}`)));
-    await releaseNft?.();
-    await releasePlugins?.();
-    removeBusyboxTar();
-    if (before0) {
-      const leaks = hostLeaks(before0, await snapshotHost(), [root]);
-      if (root) fs.rmSync(root, { recursive: true, force: true });
-      assert.deepEqual(leaks, [], 'the docker bridge tests left state on the host');
-    }
+    await finishSuite({ what: 'bridge', dockerd, tsd, links: () => deleteLinks([BRIDGE, INT_BRIDGE].filter((l) => fs.existsSync(`/sys/class/net/${l}`))), releases: [releaseNft, releasePlugins], before0, root });
   });
 
   it('docker network create -d tsd-bridge --ipam-driver tsd-ipam: the bridge, its gateway and tsd\'s nft sets', async () => {

@@ -9,10 +9,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
-import {
-  BUSYBOX_IMAGE, PLUGIN_DIR, claimPluginDir, dockerPreconditions, hostLeaks, importBusybox, makeTempRoot, mountsUnder,
-  pluginCall, removeBusyboxTar, snapshotHost, startDockerd, startTsd, type Dockerd, type HostSnapshot, type TsdProc,
-} from './harness.js';
+import { BUSYBOX_IMAGE, PLUGIN_DIR, claimPluginDir, dockerPreconditions, importBusybox, makeTempRoot, mountsUnder, pluginCall, snapshotHost, startDockerd, startTsd, type Dockerd, type HostSnapshot, type TsdProc, logsOnFailure, finishSuite } from './harness.js';
 
 interface FindmntFs { target: string; source: string; fstype: string; options: string }
 
@@ -54,24 +51,10 @@ describe('docker: dockerd -s tsd-overlay2 stores images and containers through t
     dockerd = await startDockerd(path.join(root, 'd'), ['--experimental', '-s', 'tsd-overlay2']);
   });
 
-  afterEach(function () {
-    if (this.currentTest?.state === 'failed') {
-      console.log(`--- dockerd log (tail) ---\n${dockerd?.log().slice(-4000)}\n--- tsd log (tail) ---\n${tsd?.log().slice(-4000)}`);
-    }
-  });
+  afterEach(function () { logsOnFailure(this, dockerd, tsd); });
 
   after(async () => {
-    // dockerd first (it removes containers and calls GraphDriver.Cleanup), then tsd; both
-    // unmount whatever is left under their dirs even when a test failed.
-    await dockerd?.stop();
-    await tsd?.stop();
-    await releasePlugins?.();
-    removeBusyboxTar();
-    if (before0) {
-      const leaks = hostLeaks(before0, await snapshotHost(), [root]);
-      if (root) fs.rmSync(root, { recursive: true, force: true });
-      assert.deepEqual(leaks, [], 'the docker graph tests left state on the host');
-    }
+    await finishSuite({ what: 'graph', dockerd, tsd, releases: [releasePlugins], before0, root });
   });
 
   it('dockerd runs on tsd-overlay2 and docker import lands the layer in tsd\'s tree', async () => {

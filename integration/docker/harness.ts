@@ -7,6 +7,7 @@
 // These tests run serially in the HOST network namespace: every name starts with `tsdtest-`, and
 // everything is removed in after() even when a test failed.
 
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -436,4 +437,31 @@ export async function routesOverlapping(cidr: string): Promise<string[]> {
     for (const r of routes) if (r.dst !== 'default' && r.type !== 'broadcast' && r.type !== 'local') out.push(`${r.dst} dev ${r.dev ?? '?'}`);
   }
   return out;
+}
+
+/** afterEach of a Docker suite: a failed test prints the tails of dockerd's and tsd's logs. */
+export function logsOnFailure(ctx: Mocha.Context, dockerd: Dockerd | undefined, tsd: TsdProc | undefined): void {
+  if (ctx.currentTest?.state !== 'failed') return;
+  console.log(`--- dockerd log (tail) ---\n${dockerd?.log().slice(-4000)}\n--- tsd log (tail) ---\n${tsd?.log().slice(-4000)}`);
+}
+
+/**
+ * after() of a Docker suite: dockerd first (it removes containers and calls the plugins' cleanup),
+ * then tsd; then the suite's own links (`links`), the claims it holds, the busybox tar; and last,
+ * nothing may be left on the host beyond `root` (which is removed).
+ */
+export async function finishSuite(s: {
+  what: string; dockerd: Dockerd | undefined; tsd: TsdProc | undefined; links?: () => Promise<void>;
+  releases: Array<(() => Promise<void>) | undefined>; before0: HostSnapshot | undefined; root: string;
+}): Promise<void> {
+  await s.dockerd?.stop();
+  await s.tsd?.stop();
+  await s.links?.();
+  for (const release of s.releases) await release?.();
+  removeBusyboxTar();
+  if (s.before0) {
+    const leaks = hostLeaks(s.before0, await snapshotHost(), [s.root]);
+    if (s.root) fs.rmSync(s.root, { recursive: true, force: true });
+    assert.deepEqual(leaks, [], `the docker ${s.what} tests left state on the host`);
+  }
 }

@@ -6,11 +6,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import {
-  BUSYBOX_IMAGE, claimNftTable, claimPluginDir, deleteLinks, dockerPreconditions, hostLeaks, importBusybox, makeTempRoot,
-  must, removeBusyboxTar, routesOverlapping, run, snapshotHost, startDockerd, startTsd,
-  type Dockerd, type HostSnapshot, type TsdProc,
-} from './harness.js';
+import { BUSYBOX_IMAGE, claimNftTable, claimPluginDir, deleteLinks, dockerPreconditions, hostLeaks, importBusybox, makeTempRoot, must, routesOverlapping, run, snapshotHost, startDockerd, startTsd, type Dockerd, type HostSnapshot, type TsdProc, logsOnFailure, finishSuite } from './harness.js';
 
 const SUBNET = '10.231.8.0/24';
 const PARENT = 'tsdtest-mvp0';
@@ -56,25 +52,11 @@ describe('docker: dockerd uses tsd-macvlan over the plugin protocol', function (
     await importBusybox(dockerd);
   });
 
-  afterEach(function () {
-    if (this.currentTest?.state === 'failed') {
-      console.log(`--- dockerd log (tail) ---\n${dockerd?.log().slice(-4000)}\n--- tsd log (tail) ---\n${tsd?.log().slice(-4000)}`);
-    }
-  });
+  afterEach(function () { logsOnFailure(this, dockerd, tsd); });
 
   after(async () => {
-    await dockerd?.stop();
-    await tsd?.stop();
     // Macvlans left on our parent go with it; the veth pair goes as one.
-    if (madeParent) await deleteLinks([PARENT, PEER].filter((l) => fs.existsSync(`/sys/class/net/${l}`)));
-    await releaseNft?.();
-    await releasePlugins?.();
-    removeBusyboxTar();
-    if (before0) {
-      const leaks = hostLeaks(before0, await snapshotHost(), [root]);
-      if (root) fs.rmSync(root, { recursive: true, force: true });
-      assert.deepEqual(leaks, [], 'the docker macvlan tests left state on the host');
-    }
+    await finishSuite({ what: 'macvlan', dockerd, tsd, links: async () => { if (madeParent) await deleteLinks([PARENT, PEER].filter((l) => fs.existsSync(`/sys/class/net/${l}`))); }, releases: [releaseNft, releasePlugins], before0, root });
   });
 
   it('docker network create -d tsd-macvlan -o parent=<veth>: two busybox containers ping each other', async () => {

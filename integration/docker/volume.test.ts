@@ -8,10 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
-import {
-  BUSYBOX_IMAGE, PLUGIN_DIR, claimPluginDir, dockerPreconditions, hostLeaks, importBusybox, makeTempRoot, mountsUnder,
-  pluginCall, removeBusyboxTar, snapshotHost, startDockerd, startTsd, type Dockerd, type HostSnapshot, type TsdProc,
-} from './harness.js';
+import { BUSYBOX_IMAGE, PLUGIN_DIR, claimPluginDir, dockerPreconditions, importBusybox, makeTempRoot, mountsUnder, pluginCall, snapshotHost, startDockerd, startTsd, type Dockerd, type HostSnapshot, type TsdProc, logsOnFailure, finishSuite } from './harness.js';
 import { TSCTL } from '../daemon/tsd-child.js';
 
 interface FindmntFs { target: string; source: string; fstype: string; options: string }
@@ -60,22 +57,10 @@ describe('docker: dockerd uses tsd-local over the VolumeDriver protocol', functi
     await importBusybox(dockerd);
   });
 
-  afterEach(function () {
-    if (this.currentTest?.state === 'failed') {
-      console.log(`--- dockerd log (tail) ---\n${dockerd?.log().slice(-3000)}\n--- tsd log (tail) ---\n${tsd?.log().slice(-3000)}`);
-    }
-  });
+  afterEach(function () { logsOnFailure(this, dockerd, tsd); });
 
   after(async () => {
-    await dockerd?.stop();
-    await tsd?.stop();
-    await releasePlugins?.();
-    removeBusyboxTar();
-    if (before0) {
-      const leaks = hostLeaks(before0, await snapshotHost(), [root]);
-      if (root) fs.rmSync(root, { recursive: true, force: true });
-      assert.deepEqual(leaks, [], 'the docker volume tests left state on the host');
-    }
+    await finishSuite({ what: 'volume', dockerd, tsd, releases: [releasePlugins], before0, root });
   });
 
   it('docker volume create -d tsd-local; one container writes, a second reads it back; rm leaves nothing', async () => {
