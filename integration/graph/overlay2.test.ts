@@ -13,13 +13,7 @@ import { MemoryStore } from '../../core/store/memory.js';
 import { silentLogger } from '../../core/log.js';
 import { ChangeKind } from '../../core/driver/graph-driver.js';
 import { createOverlay2Driver, type Overlay2Driver } from '../../drivers/graph/overlay2/overlay2-driver.js';
-import { buildFixtureTree, findmnt, py, snapshotTree, wholeSecondTimes } from './tree-tools.js';
-
-async function streamToBuffer(s: Readable): Promise<Buffer> {
-  const out: Buffer[] = [];
-  for await (const c of s) out.push(c as Buffer);
-  return Buffer.concat(out);
-}
+import { buildFixtureTree, streamToBuffer, findmnt, py, snapshotTree, wholeSecondTimes } from './tree-tools.js';
 
 describe('graph driver overlay2 (real overlay mounts)', function () {
   this.timeout(120_000);

@@ -3,6 +3,7 @@
 // not go through the code under test. GNU tar and findmnt are used the same way.
 
 import { execa } from 'execa';
+import type { Readable } from 'node:stream';
 
 const WALK = String.raw`
 import os, sys, stat, hashlib
@@ -111,4 +112,11 @@ export async function findmnt(target: string): Promise<FindMnt | undefined> {
   const r = await execa('findmnt', ['-J', '-o', 'TARGET,FSTYPE,OPTIONS', '--mountpoint', target], { reject: false });
   if (r.exitCode !== 0) return undefined;
   return (JSON.parse(r.stdout) as { filesystems: FindMnt[] }).filesystems[0];
+}
+
+/** Everything a stream yields (a layer's Diff tar), as one buffer. */
+export async function streamToBuffer(s: Readable): Promise<Buffer> {
+  const out: Buffer[] = [];
+  for await (const c of s) out.push(c as Buffer);
+  return Buffer.concat(out);
 }

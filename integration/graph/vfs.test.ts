@@ -12,13 +12,7 @@ import { MemoryStore } from '../../core/store/memory.js';
 import { silentLogger } from '../../core/log.js';
 import { ChangeKind } from '../../core/driver/graph-driver.js';
 import { createVfsDriver, type VfsDriver } from '../../drivers/graph/vfs/vfs-driver.js';
-import { buildFixtureTree, py, snapshotTree, wholeSecondTimes } from './tree-tools.js';
-
-async function streamToBuffer(s: Readable): Promise<Buffer> {
-  const out: Buffer[] = [];
-  for await (const c of s) out.push(c as Buffer);
-  return Buffer.concat(out);
-}
+import { buildFixtureTree, streamToBuffer, py, snapshotTree, wholeSecondTimes } from './tree-tools.js';
 
 describe('graph driver vfs', function () {
   this.timeout(120_000);
