@@ -8,6 +8,11 @@
 //   mac      + host end takes the bridge's MAC (one static FDB entry instead of one per port)
 //   mtu      + bridge MTU user-set (no br_mtu_auto_adjust walk per enslave)
 //   after    all of the above + one queue per end (= tsd-bridge today)
+//   pool     the design that would take the enslave off the attach path: N veths made ahead
+//            ("after" settings, host end already on the bridge, peer parked in a netns of its
+//            own); the timed attach moves the peer into namespace i, renamed and up, in one
+//            RTM_SETLINK ("veth create" column), then address + route. The bridge holds all N
+//            ports from the start, so compare its absolute times with "after", not its ratio.
 // Bounds: KERNEL_N (default 1000), KERNEL_VARIANTS. KERNEL_PERF=DIR also records
 // `perf record -a -g -e cpu-clock` around attaches 10-69 and N-60..N-1 of each variant into
 // DIR/<variant>-{lo,hi}.data (read with `perf report -i F --pid PID --children --sort sym`; the
@@ -54,10 +59,26 @@ async function variant(name: string, paths: string[]): Promise<void> {
   await host.createBridge(br, { up: true, group, mcastSnooping: false, mac: BRIDGE_MAC, ...(on('mtu') ? { mtu: 1500 } : {}) });
   await host.addAddress(br, '10.200.0.1/16');
   const steps = { create: [] as number[], v6: [] as number[], up: [] as number[], addr: [] as number[] };
+  const pool = name === 'pool' ? await fillPool(paths, br, group) : undefined;
   const attach = async (i: number) => {
     const ns = openNetns({ path: paths[i]! });
     const sb = linksIn(ns);
     const ip = `10.200.${(i + 2) >> 8}.${(i + 2) & 255}`;
+    if (pool) {
+      const t0 = now();
+      await pool.links.setLink(`p${i}`, { netns: ns, name: 'eth0', up: true });
+      const t1 = now();
+      const idx = await sb.linkIndex('eth0');
+      await sb.addAddress(idx, `${ip}/16`, { broadcast: 'auto' });
+      await sb.addRoute({ dst: 'default', gateway: '10.200.0.1' });
+      const t2 = now();
+      steps.create.push(t1 - t0);
+      steps.v6.push(0);
+      steps.up.push(0);
+      steps.addr.push(t2 - t1);
+      ns.close();
+      return;
+    }
     const t0 = now();
     await host.createVeth(`kv${i}`, 'eth0', {
       group, master: br, up: true, peerNetns: ns,
@@ -88,6 +109,7 @@ async function variant(name: string, paths: string[]): Promise<void> {
     await perfAround(PERF_DIR && path.join(PERF_DIR, `${name}-hi.data`), async () => { for (let i = hi; i < N; i++) await attach(i); });
   } finally {
     await host.deleteLinkGroup(group).catch(() => undefined);
+    if (pool) pool.close();
   }
   const total = (i: number) => steps.create[i]! + steps.v6[i]! + steps.up[i]! + steps.addr[i]!;
   const win = (xs: number[], a: number) => xs.slice(a, a + WINDOW);
@@ -95,6 +117,21 @@ async function variant(name: string, paths: string[]): Promise<void> {
   const cell = (xs: number[]) => `${q(win(xs, lo), 0.5).toFixed(3)} → ${q(win(xs, hi), 0.5).toFixed(3)}`;
   const ratio = (p: number) => (q(win(totals, hi), p) / q(win(totals, lo), p)).toFixed(2);
   console.log(`| ${name} | ${cell(steps.create)} | ${cell(steps.v6)} | ${cell(steps.up)} | ${cell(steps.addr)} | ${cell(totals)} (${ratio(0.5)}×) | ${q(win(totals, lo), 0.1).toFixed(3)} → ${q(win(totals, hi), 0.1).toFixed(3)} (${ratio(0.1)}×) |`);
+}
+
+/** The pool variant's untimed set-up: N veths as tsd-bridge makes them, peers parked in a netns. */
+async function fillPool(paths: string[], br: string, group: number) {
+  const parkPath = path.join(path.dirname(paths[0]!), 'park');
+  const park = await createNetnsAt(parkPath, { ipv6DisabledByDefault: true });
+  const host = linksIn();
+  for (let i = 0; i < paths.length; i++) {
+    await host.createVeth(`kv${i}`, `p${i}`, { group, master: br, up: true, peerNetns: park, mac: BRIDGE_MAC, queues: 1 });
+    writeSysctl(`net/ipv6/conf/kv${i}/disable_ipv6`, 1);
+  }
+  return {
+    links: linksIn(park),
+    close: () => { park.close(); removeNetnsAt(parkPath); },
+  };
 }
 
 async function main(): Promise<void> {
