@@ -1,5 +1,5 @@
 // bench/bridge-dockerd.ts — tsd-bridge vs dockerd's built-in `bridge` driver (libnetwork, Debian's
-// docker.io 20.10) in one run (`sudo bash scripts/bench.sh bridge-dockerd`; the name is not
+// docker.io 20.10) in one run (`bash scripts/bench.sh bridge-dockerd`; the name is not
 // docker-*, so scripts/bench.sh runs it inside a private net+mount namespace).
 //
 // SAFETY: dockerd runs here with iptables ON (published ports are iptables DNAT rules), which

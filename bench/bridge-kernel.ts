@@ -1,7 +1,7 @@
 // bench/bridge-kernel.ts — the kernel alone: cost of attaching the i-th veth to one bridge (host
 // end on the bridge, peer born in namespace i, peer up, IPv4 address + default route in the
 // namespace), at 10 vs ~1000 ports, for each of tsd-bridge's kernel-side choices, to show which
-// one removes which growth (`sudo bash scripts/bench.sh bridge-kernel`). No tsd service code:
+// one removes which growth (`bash scripts/bench.sh bridge-kernel`). No tsd service code:
 // core/kernel only. Bridge always as tsd makes it (fixed MAC, multicast snooping off).
 //   before   host end: its own random MAC, IPv6 on, kernel-default queues; bridge MTU automatic
 //   v6off    + host end net.ipv6.conf.<veth>.disable_ipv6=1 before the peer is up

@@ -1,5 +1,5 @@
 // bench/bridge-steps.ts — where one NetworkService.connect spends its time, at the 10th vs the
-// 1000th endpoint on one network (`sudo bash scripts/bench.sh bridge-steps`), plus the kernel
+// 1000th endpoint on one network (`bash scripts/bench.sh bridge-steps`), plus the kernel
 // alone in the same run: a veth created with its peer in a netns at 10 vs 1000 existing
 // namespaces, with and without a bridge, to separate what grows in tsd from what grows in the
 // kernel. Instrumentation wraps methods in this process only (no production code changes):

@@ -1,5 +1,5 @@
 // bench/bridge.ts — tsd-bridge vs netavark (Debian's /usr/lib/podman/netavark) in one run, inside
-// a private netns (`sudo bash scripts/bench.sh bridge`):
+// a private netns (`bash scripts/bench.sh bridge`):
 //  - attach / detach latency p50/p99 with 1, 100 and 1000 endpoints on one network. tsd: the whole
 //    NetworkService.connect (IPAM, driver, sandbox networking, records; memory store). netavark:
 //    one `netavark setup NSPATH` per container (what podman runs), JSON on stdin.

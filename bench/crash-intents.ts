@@ -3,7 +3,7 @@
 // concurrently with the IPAM address commit; lmdb-js puts writes queued in one event turn into
 // one transaction, so both share one sync. Compared: the address alone (before the intent
 // existed), address + intent concurrently (what connect does), and address then intent
-// serially (what a naive intent would cost). `sudo bash scripts/bench.sh crash-intents`.
+// serially (what a naive intent would cost). `bash scripts/bench.sh crash-intents`.
 // Bounds: INTENT_N (default 300, ≤ 2000) per variant.
 
 import fs from 'node:fs';

@@ -1,6 +1,6 @@
 // bench/startup.ts — how long tsd takes to start with N bridge networks and N attached sandboxes
 // already in its store and kernel (moby#26435: "the daemon starts slowly with many networks";
-// peers-checklist item 6). Inside a private netns (`sudo bash scripts/bench.sh startup`).
+// peers-checklist item 6). Inside a private netns (`bash scripts/bench.sh startup`).
 //
 // For each N: a real tsd (bin/tsd, embedded LMDB store, nftables) on a temp dir; N networks created
 // through the API (explicit /24s), N sandboxes each connected to one of them; SIGTERM; then

@@ -1,7 +1,7 @@
 // bench/veth.ts — 200 veth pairs (peer in another netns) created and deleted through tsd's
 // netlink layer vs `ip` per call vs `ip -batch`, plus teardown as one kernel batch (link group,
 // netns deletion) and the sandbox "attach" path (create veth into the sandbox, rename, address,
-// up, default route) p50/p99. Run inside a private netns: `sudo bash scripts/bench.sh veth`.
+// up, default route) p50/p99. Run inside a private netns: `bash scripts/bench.sh veth`.
 
 import fs from 'node:fs';
 import os from 'node:os';

@@ -2,8 +2,8 @@
 # Run every benchmark in one go (bench/*.ts, compiled to dist/bench/*.js). Each prints its figures
 # and ratios against the real peers. Kernel benches run inside a private net+mount namespace; the
 # ones that need the host namespace (real dockerd) are named bench/docker-*.ts.
-#   sudo bash scripts/bench.sh            # all
-#   sudo bash scripts/bench.sh veth dns   # only bench/veth.ts and bench/dns.ts
+#   bash scripts/bench.sh            # all
+#   bash scripts/bench.sh veth dns   # only bench/veth.ts and bench/dns.ts
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh >/dev/null

@@ -3,7 +3,7 @@
 # mount namespace start tsd on a temporary data root (embedded store) and walk through tsctl:
 # networks, volumes and sandboxes. tsd is stopped with SIGTERM at the end and everything it
 # created is removed.
-#   sudo bash scripts/demo.sh
+#   bash scripts/demo.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
