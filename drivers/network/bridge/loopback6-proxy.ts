@@ -216,6 +216,8 @@ export class Loopback6Proxy {
       server.once('error', reject);
       server.listen({ host: this.host, port: f.hostPort, ipv6Only: true, exclusive: true }, () => {
         server.off('error', reject);
+        // The daemon's API keeps the process alive; a listener alone must not (tests, tools).
+        server.unref();
         server.on('error', (e) => this.log.warn('[::1] proxy listener failed', { port: at(f, this.host), err: e }));
         resolve({
           forward: f,
@@ -244,6 +246,7 @@ export class Loopback6Proxy {
       let flow = flows.touch(client);
       if (!flow) {
         const up = dgram.createSocket(family);
+        up.unref();
         up.on('message', (reply, from) => {
           // Unconnected: answer only what comes from the container's address and port.
           if (from.port !== f.containerPort || from.address !== f.containerIp) return;
@@ -270,6 +273,7 @@ export class Loopback6Proxy {
       sock.once('error', fail);
       sock.bind({ address: this.host, port: f.hostPort, exclusive: true }, () => {
         sock.off('error', fail);
+        sock.unref();
         sock.on('error', (e) => this.log.warn('[::1] proxy udp listener failed', { port: at(f, this.host), err: e }));
         try {
           sock.setRecvBufferSize(Math.max(sock.getRecvBufferSize(), 4 * UDP_MAX_DATAGRAM));
