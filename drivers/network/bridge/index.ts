@@ -130,24 +130,19 @@ export function createBridgeDriver(ctx: DriverContext): BridgeDriver {
   const proxy6State = new Map<string, Loopback6State>();
   const fwdKey = (f: Loopback6Forward) => `${f.proto}/${f.hostPort}`;
 
-  /** Serve `forwards` on [::1]; all or none (a failure closes what this call opened). */
+  /** Serve `forwards` on [::1], all binds at once; all or none (a failure closes what this call opened). */
   async function openForwards(forwards: readonly Loopback6Forward[]): Promise<void> {
-    const opened: Loopback6Forward[] = [];
-    try {
-      for (const f of forwards) {
-        proxy6State.set(fwdKey(f), await proxy6.open(f));
-        opened.push(f);
-      }
-    } catch (e) {
-      await closeForwards(opened);
-      throw e;
+    const results = await Promise.allSettled(forwards.map((f) => proxy6.open(f)));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      await closeForwards(forwards.filter((_, i) => results[i]!.status === 'fulfilled'));
+      throw failed.reason;
     }
+    results.forEach((r, i) => proxy6State.set(fwdKey(forwards[i]!), (r as PromiseFulfilledResult<Loopback6State>).value));
   }
   async function closeForwards(forwards: readonly Loopback6Forward[]): Promise<void> {
-    for (const f of forwards) {
-      proxy6State.delete(fwdKey(f));
-      await proxy6.close(f.proto, f.hostPort);
-    }
+    for (const f of forwards) proxy6State.delete(fwdKey(f));
+    await Promise.all(forwards.map((f) => proxy6.close(f.proto, f.hostPort)));
   }
 
   // ---- batched veth deletion (see REAP_GROUP)
