@@ -60,8 +60,11 @@ export interface StartOptions {
  * reconcile steps of the drivers that keep kernel state (links, rules, mounts), run before the
  * services reconcile their records.
  */
-function registerBuiltinDrivers(registry: DriverRegistry, ctx: (name: string) => DriverContext, config: TsdConfig): Array<[string, () => Promise<unknown>]> {
+function registerBuiltinDrivers(
+  registry: DriverRegistry, ctx: (name: string) => DriverContext, config: TsdConfig, onShutdown: (f: () => Promise<void>) => void,
+): Array<[string, () => Promise<unknown>]> {
   const bridge = createBridgeDriver(ctx('tsd-bridge'));
+  onShutdown(() => bridge.close()); // its in-process [::1] port listeners
   const macvlan = createMacvlanDriver(ctx('tsd-macvlan'));
   const local = createLocalVolumeDriver(ctx('tsd-local'));
   registry.register('NetworkDriver', bridge, BRIDGE_DRIVER_ALIASES);
@@ -167,7 +170,7 @@ export async function startDaemon(config: TsdConfig, opts: StartOptions = {}): P
       fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
       return { log: log.child({ driver: name }), store: scopeStore(store, `drivers/${name}/`), kernel, dataDir, config: config.drivers[name] ?? {} };
     };
-    for (const [driver, reconcile] of registerBuiltinDrivers(registry, driverCtx, config)) {
+    for (const [driver, reconcile] of registerBuiltinDrivers(registry, driverCtx, config, (f) => cleanup.push(f))) {
       try {
         log.info('driver reconciled', { driver, report: await reconcile() });
       } catch (e) {

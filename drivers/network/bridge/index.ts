@@ -1,6 +1,7 @@
 // drivers/network/bridge/index.ts — tsd-bridge (alias "bridge"): a Linux bridge per network, a
 // veth per endpoint, gateway address, MTU, MAC, masquerade/isolation/internal/icc through the
-// firewall, port publishing (DNAT maps, hairpin, 127.0.0.1) without proxy processes.
+// firewall, port publishing (DNAT maps, hairpin, 127.0.0.1) without proxy processes; [::1]:port
+// is served in-process (loopback6-proxy.ts: IPv6 has no route_localnet).
 //
 // Shaped on Docker's NetworkDriver contract so it is served to dockerd unchanged:
 //   createNetwork  bridge (in the network's link group) + gateway addresses + sysctls + firewall policy
@@ -20,7 +21,8 @@ import type {
 import type { FirewallNetwork, PortMapping } from '../../../core/kernel/firewall/types.js';
 import { UndoStack } from '../../../core/undo.js';
 import { parseBridgeOptions, type BridgeConfig } from './options.js';
-import { HostPortAllocator, planPortMappings } from './ports.js';
+import { Loopback6Proxy, type Loopback6Forward, type Loopback6State } from './loopback6-proxy.js';
+import { HostPortAllocator, planPorts } from './ports.js';
 
 export const BRIDGE_DRIVER_NAME = 'tsd-bridge';
 export const BRIDGE_DRIVER_ALIASES: readonly string[] = ['bridge'];
@@ -68,12 +70,26 @@ export interface BridgeEndpointState {
   mac: string;
   /** Published mappings (what the firewall holds for this endpoint). */
   ports: PortMapping[];
+  /** Published ports tsd serves itself on [::1]:hostPort (absent in records older than that). */
+  loopback6?: Loopback6Forward[];
 }
+
+/** Driver keys in tsd's config (`drivers: { tsd-bridge: {...} }`). */
+export const CONFIG_LOOPBACK6 = 'userland-proxy-v6-loopback';
 
 export type BridgeDriver = NetworkDriver & ExternalConnectivity & EndpointInfoProvider & EndpointLister & FirewallRuleOwner & {
   /** Startup reconcile: restore claimed bridges/addresses/rules, remove tsd links nobody claims. */
   restore(): Promise<{ bridgesRestored: number; linksRemoved: number }>;
+  /** Daemon shutdown: stop serving [::1] ports (kernel state stays for the next start). */
+  close(): Promise<void>;
 };
+
+function loopback6Enabled(config: Record<string, unknown>): boolean {
+  const v = config[CONFIG_LOOPBACK6];
+  if (v === undefined) return true;
+  if (typeof v !== 'boolean') throw new InvalidArgumentError(`drivers.${BRIDGE_DRIVER_NAME}.${CONFIG_LOOPBACK6}: ${JSON.stringify(v)} is not a boolean`);
+  return v;
+}
 
 const netKey = (id: string) => `networks/${id}`;
 const epKey = (id: string) => `endpoints/${id}`;
@@ -108,6 +124,26 @@ export function createBridgeDriver(ctx: DriverContext): BridgeDriver {
   const veths = new Set<string>();
   const alloc = new HostPortAllocator();
   let forwardingOn = false;
+  const loopback6On = loopback6Enabled(ctx.config);
+  const proxy6 = new Loopback6Proxy({ log });
+  /** What became of each [::1] forward ("tcp/8080" → state), for endpointOperInfo. */
+  const proxy6State = new Map<string, Loopback6State>();
+  const fwdKey = (f: Loopback6Forward) => `${f.proto}/${f.hostPort}`;
+
+  /** Serve `forwards` on [::1], all binds at once; all or none (a failure closes what this call opened). */
+  async function openForwards(forwards: readonly Loopback6Forward[]): Promise<void> {
+    const results = await Promise.allSettled(forwards.map((f) => proxy6.open(f)));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      await closeForwards(forwards.filter((_, i) => results[i]!.status === 'fulfilled'));
+      throw failed.reason;
+    }
+    results.forEach((r, i) => proxy6State.set(fwdKey(forwards[i]!), (r as PromiseFulfilledResult<Loopback6State>).value));
+  }
+  async function closeForwards(forwards: readonly Loopback6Forward[]): Promise<void> {
+    for (const f of forwards) proxy6State.delete(fwdKey(f));
+    await Promise.all(forwards.map((f) => proxy6.close(f.proto, f.hostPort)));
+  }
 
   // ---- batched veth deletion (see REAP_GROUP)
   const retired = new Set<string>();
@@ -145,6 +181,7 @@ export function createBridgeDriver(ctx: DriverContext): BridgeDriver {
       veths.add(ep.veth);
       (epsOf.get(ep.networkId) ?? epsOf.set(ep.networkId, new Set()).get(ep.networkId)!).add(ep.id);
       for (const m of ep.ports) alloc.take(m);
+      for (const f of ep.loopback6 ?? []) alloc.take(f);
     }
   })());
 
@@ -287,6 +324,9 @@ export function createBridgeDriver(ctx: DriverContext): BridgeDriver {
     const ids = [...(epsOf.get(n.id) ?? [])];
     await store.commit([], [...ids.map((id) => ({ op: 'delete' as const, key: epKey(id) })), { op: 'delete', key: netKey(n.id) }]);
     for (const id of ids) {
+      const fwd = eps.get(id)?.loopback6 ?? [];
+      await closeForwards(fwd);
+      for (const f of fwd) alloc.release(f);
       for (const m of eps.get(id)?.ports ?? []) alloc.release(m);
       veths.delete(eps.get(id)?.veth ?? '');
       eps.delete(id);
@@ -329,7 +369,7 @@ export function createBridgeDriver(ctx: DriverContext): BridgeDriver {
     if (!ep) return;
     // Rules before the link (netavark#1482): dockerd may delete an endpoint whose ports are still
     // published; with the veth gone first, DNAT'ed packets would follow the default route out.
-    if (ep.ports.length) await revoke(networkId, endpointId);
+    if (ep.ports.length || ep.loopback6?.length) await revoke(networkId, endpointId);
     await retire(ep.veth);
     await store.delete(epKey(ep.id));
     eps.delete(ep.id);
@@ -419,35 +459,49 @@ export function createBridgeDriver(ctx: DriverContext): BridgeDriver {
     }
     const fw = kernel.firewall;
     if (!fw) throw new UnavailableError(`publish ports of endpoint ${ep.id.slice(0, 12)}: tsd runs without a firewall backend`);
-    const mappings = planPortMappings(n.id, ep, bindings, alloc, n.enableIpv6);
+    const { mappings, loopback6 } = planPorts(n.id, ep, bindings, alloc, {
+      enableIpv6: n.enableIpv6, loopback6: loopback6On,
+      ...(n.config.hostBindingIpv4 ? { hostBindingIpv4: n.config.hostBindingIpv4 } : {}),
+      ...(n.config.hostBindingIpv6 ? { hostBindingIpv6: n.config.hostBindingIpv6 } : {}),
+    });
     const all = [...ep.ports, ...mappings];
+    const all6 = [...(ep.loopback6 ?? []), ...loopback6];
     try {
-      // Hairpin: a sandbox reaching its own published port via a host address is DNAT'ed at
-      // bridge level (br_netfilter) and must leave through the port it came in on.
-      if (ep.ports.length === 0 && (await links.findLink(ep.veth))) await links.setBridgePort(ep.veth, { hairpin: true });
-      await fw.publishPorts(mappings);
-      try {
-        await store.put(epKey(ep.id), { ...ep, ports: all });
-      } catch (e) {
-        await fw.unpublishPorts(mappings).catch(() => undefined);
-        throw e;
-      }
+      await UndoStack.run(async (undo) => {
+        // [::1] listeners first: a taken [::1]:port fails the publish before any firewall element.
+        await openForwards(loopback6);
+        undo.push('close [::1] listeners', () => closeForwards(loopback6));
+        // Hairpin: a sandbox reaching its own published port via a host address is DNAT'ed at
+        // bridge level (br_netfilter) and must leave through the port it came in on.
+        if (ep.ports.length === 0 && mappings.length && (await links.findLink(ep.veth))) await links.setBridgePort(ep.veth, { hairpin: true });
+        if (mappings.length) {
+          await fw.publishPorts(mappings);
+          undo.push('unpublish firewall ports', () => fw.unpublishPorts(mappings));
+        }
+        await store.put(epKey(ep.id), { ...ep, ports: all, loopback6: all6 });
+      });
     } catch (e) {
       for (const m of mappings) alloc.release(m);
+      for (const f of loopback6) alloc.release(f);
       throw withContext(`publish ports of endpoint ${ep.id.slice(0, 12)}`, e);
     }
     ep.ports = all;
+    ep.loopback6 = all6;
   }
 
   async function revoke(_networkId: string, endpointId: string): Promise<void> {
     await ready();
     const ep = eps.get(endpointId);
-    if (!ep || ep.ports.length === 0) return;
-    if (kernel.firewall) await kernel.firewall.unpublishPorts(ep.ports);
+    if (!ep || (ep.ports.length === 0 && !ep.loopback6?.length)) return;
+    const fwd = ep.loopback6 ?? [];
+    await closeForwards(fwd);
+    if (kernel.firewall && ep.ports.length) await kernel.firewall.unpublishPorts(ep.ports);
     const ports = ep.ports;
-    await store.put(epKey(ep.id), { ...ep, ports: [] });
+    await store.put(epKey(ep.id), { ...ep, ports: [], loopback6: [] });
     ep.ports = [];
+    ep.loopback6 = [];
     for (const m of ports) alloc.release(m);
+    for (const f of fwd) alloc.release(f);
   }
 
   // ------------------------------------------------------------------------------ restore
@@ -485,8 +539,31 @@ export function createBridgeDriver(ctx: DriverContext): BridgeDriver {
       if (!claimed && (await links.deleteLinkIfExists(l.index))) linksRemoved++;
     }
     await reloadFirewall();
+    await restoreForwards();
     log.info('bridge driver restored', { networks: nets.size, endpoints: eps.size, bridgesRestored, linksRemoved });
     return { bridgesRestored, linksRemoved };
+  }
+
+  /**
+   * Serve every stored [::1] forward again (daemon start). A port someone else took meanwhile is
+   * logged and shown as failed in the endpoint's oper info; the other ports are served.
+   */
+  async function restoreForwards(): Promise<void> {
+    for (const ep of eps.values()) {
+      for (const f of ep.loopback6 ?? []) {
+        if (proxy6.has(f.proto, f.hostPort)) continue;
+        if (!loopback6On) {
+          proxy6State.set(fwdKey(f), 'off');
+          continue;
+        }
+        try {
+          proxy6State.set(fwdKey(f), await proxy6.open(f));
+        } catch (e) {
+          proxy6State.set(fwdKey(f), `failed: ${messageOf(e)}`);
+          log.error('[::1] published port not restored', { endpoint: ep.id, port: fwdKey(f), err: e });
+        }
+      }
+    }
   }
 
   /** Rebuild tsd's firewall rules from the stored networks and published ports (one transaction). */
@@ -511,6 +588,9 @@ export function createBridgeDriver(ctx: DriverContext): BridgeDriver {
       return {
         'com.docker.network.endpoint.macaddress': ep.mac,
         'com.docker.network.portmap': ep.ports.map((m) => ({ Proto: m.proto, IP: m.containerIp, Port: m.containerPort, HostIP: m.hostIp ?? '', HostPort: m.hostPort })),
+        loopback6: (ep.loopback6 ?? []).map((f) => ({
+          Proto: f.proto, IP: f.containerIp, Port: f.containerPort, HostIP: '::1', HostPort: f.hostPort, State: proxy6State.get(fwdKey(f)) ?? 'off',
+        })),
         veth: ep.veth,
       };
     },
@@ -520,5 +600,9 @@ export function createBridgeDriver(ctx: DriverContext): BridgeDriver {
     },
     restore,
     reloadFirewall,
+    async close() {
+      proxy6State.clear();
+      await proxy6.closeAll();
+    },
   };
 }

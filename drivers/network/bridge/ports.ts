@@ -7,6 +7,7 @@ import net from 'node:net';
 import { ConflictError, InvalidArgumentError } from '../../../core/errors.js';
 import type { PortBinding } from '../../../core/driver/network-driver.js';
 import type { PortMapping } from '../../../core/kernel/firewall/types.js';
+import type { Loopback6Forward } from './loopback6-proxy.js';
 
 /** Docker's default ephemeral range for published ports (ip_local_port_range's defaults). */
 export const EPHEMERAL_FIRST = 32768;
@@ -58,14 +59,47 @@ export interface EndpointAddresses {
   ipv6: string;
 }
 
+/** How a network and the daemon decide which bindings tsd also serves on [::1] (loopback6-proxy.ts). */
+export interface PlanOptions {
+  enableIpv6: boolean;
+  /** The in-process [::1] proxy is on (driver key `userland-proxy-v6-loopback`, default true). */
+  loopback6: boolean;
+  /** The network's default host bindings (com.docker.network.bridge.host_binding_ipv4/6). */
+  hostBindingIpv4?: string;
+  hostBindingIpv6?: string;
+}
+
+export interface PortPlan {
+  /** What the firewall installs (DNAT map elements). Never a ::1 host address. */
+  mappings: PortMapping[];
+  /** What tsd serves itself on [::1]:hostPort (IPv6 has no route_localnet). */
+  loopback6: Loopback6Forward[];
+}
+
+const V6_LOOPBACK = '::1';
+const isAny6 = (ip: string | undefined) => !ip || ip === '::';
+const isAny4 = (ip: string | undefined) => !ip || ip === '0.0.0.0';
+
 /**
- * Turn bindings into mappings (one per address family they apply to) and reserve their host
- * ports in `alloc`. On error nothing stays reserved.
+ * Whether a binding's host address covers ::1: `::` and `::1` do; an unspecified one does when
+ * the network's default binding is "every address" (Docker binds both families then). 0.0.0.0
+ * is IPv4 only (as Docker 27+).
  */
-export function planPortMappings(
-  networkId: string, ep: EndpointAddresses, bindings: readonly PortBinding[], alloc: HostPortAllocator, enableIpv6: boolean,
-): PortMapping[] {
+export function coversV6Loopback(hostIp: string, o: Pick<PlanOptions, 'hostBindingIpv4' | 'hostBindingIpv6'>): boolean {
+  if (hostIp === '::' || hostIp === V6_LOOPBACK) return true;
+  if (hostIp) return false;
+  return isAny4(o.hostBindingIpv4) && (isAny6(o.hostBindingIpv6) || o.hostBindingIpv6 === V6_LOOPBACK);
+}
+
+/**
+ * Turn bindings into firewall mappings (one per address family they apply to) and [::1]
+ * forwards, and reserve their host ports in `alloc`. On error nothing stays reserved.
+ */
+export function planPorts(
+  networkId: string, ep: EndpointAddresses, bindings: readonly PortBinding[], alloc: HostPortAllocator, o: PlanOptions,
+): PortPlan {
   const out: PortMapping[] = [];
+  const fwd: Loopback6Forward[] = [];
   try {
     bindings.forEach((b, i) => {
       const at = `PortBindings[${i}] ${b.proto}/${b.port}`;
@@ -76,11 +110,20 @@ export function planPortMappings(
       if (!Number.isInteger(end) || end < b.hostPort || end > 65535) throw new InvalidArgumentError(`${at}: HostPortEnd: ${b.hostPortEnd} must be a port ≥ HostPort`);
       const hostFam = b.hostIp ? net.isIP(b.hostIp) : 0;
       if (b.hostIp && hostFam === 0) throw new InvalidArgumentError(`${at}: HostIP: ${JSON.stringify(b.hostIp)} is not an IP address`);
-      const anyHost = !b.hostIp;
+      const hostIp = hostFam === 6 ? canonical6(b.hostIp) : b.hostIp;
+      const anyHost = !hostIp;
+      const wantsLoopback6 = coversV6Loopback(hostIp, o);
+      if (hostIp === V6_LOOPBACK && !o.loopback6) {
+        throw new InvalidArgumentError(`${at}: HostIP ::1: tsd serves [::1] ports in-process and that is off (driver option userland-proxy-v6-loopback=false)`);
+      }
       const families: Array<4 | 6> = [];
       if ((anyHost || hostFam === 4) && ep.ipv4) families.push(4);
-      if ((anyHost || hostFam === 6) && ep.ipv6 && enableIpv6) families.push(6);
-      if (families.length === 0) throw new InvalidArgumentError(`${at}: HostIP ${b.hostIp || '(any)'}: the endpoint has no address of that family`);
+      // ::1 never reaches the firewall: a DNAT of ::1 traffic is dropped (no route_localnet in v6).
+      if ((anyHost || (hostFam === 6 && hostIp !== V6_LOOPBACK)) && ep.ipv6 && o.enableIpv6) families.push(6);
+      // The [::1] forward goes to the IPv6 address if the endpoint has one, else to the IPv4 one.
+      const fwdIp = ep.ipv6 && o.enableIpv6 ? ipOf(ep.ipv6) : ipOf(ep.ipv4);
+      const forward = o.loopback6 && wantsLoopback6 && !!fwdIp;
+      if (families.length === 0 && !forward) throw new InvalidArgumentError(`${at}: HostIP ${b.hostIp || '(any)'}: the endpoint has no address of that family`);
       // One host port for every family of this binding (as Docker: v4 and v6 share the number).
       const hostPort = b.hostPort !== 0 && end === b.hostPort
         ? b.hostPort
@@ -89,14 +132,26 @@ export function planPortMappings(
         let containerIp = fam === 4 ? ipOf(ep.ipv4) : ipOf(ep.ipv6);
         if (b.ip && net.isIP(b.ip) === fam) containerIp = b.ip;
         const m: PortMapping = { networkId, proto: b.proto, hostPort, containerIp, containerPort: b.port };
-        if (b.hostIp) m.hostIp = b.hostIp;
+        if (hostIp) m.hostIp = hostIp;
         out.push(m);
         alloc.take(m);
+      }
+      if (forward) {
+        const containerIp = b.ip && net.isIP(b.ip) ? b.ip : fwdIp;
+        const f: Loopback6Forward = { proto: b.proto, hostPort, containerIp, containerPort: b.port };
+        fwd.push(f);
+        alloc.take(f);
       }
     });
   } catch (e) {
     for (const m of out) alloc.release(m);
+    for (const f of fwd) alloc.release(f);
     throw e;
   }
-  return out;
+  return { mappings: out, loopback6: fwd };
+}
+
+/** "0:0::1" → "::1": compare IPv6 host addresses in one spelling. */
+function canonical6(ip: string): string {
+  return new URL(`http://[${ip}]/`).hostname.slice(1, -1);
 }

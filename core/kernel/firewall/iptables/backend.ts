@@ -16,7 +16,7 @@ import { binaries, type IptablesMode } from './mode.js';
 import {
   CHAINS,
   JUMPS,
-  STATIC,
+  staticRules,
   USER_CHAIN,
   add,
   declareChains,
@@ -126,7 +126,7 @@ export class IptablesFirewall implements Firewall {
   private async rebuild(m: FirewallModel): Promise<void> {
     for (const fam of FAMILIES) {
       const dump = await this.save(fam);
-      const lines: Line[] = [...declareChains(dump), ...STATIC.map(add)];
+      const lines: Line[] = [...declareChains(dump), ...staticRules(fam).map(add)];
       for (const n of m.networks.values()) lines.push(...networkRules(n, fam).map(add));
       lines.push(...portLines([...m.ports.values()], fam, add));
       lines.push(...JUMPS.filter((j) => !dumpHas(dump, j)).map(insertJump));

@@ -34,13 +34,18 @@ export const JUMPS: Rule[] = [
   { table: 'filter', chain: 'FORWARD', spec: '-j TSD-FORWARD' },
 ];
 
-/** Fixed rules inside tsd's chains. */
-export const STATIC: Rule[] = [
-  { table: 'nat', chain: 'TSD-PREROUTING', spec: '-m addrtype --dst-type LOCAL -j TSD-DNAT' },
-  { table: 'nat', chain: 'TSD-OUTPUT', spec: '-m addrtype --dst-type LOCAL -j TSD-DNAT' },
-  { table: 'filter', chain: 'TSD-FORWARD', spec: `-j ${USER_CHAIN}` },
-  { table: 'filter', chain: 'TSD-FORWARD', spec: '-j TSD-ISOLATION-1' },
-];
+/**
+ * Fixed rules inside tsd's chains. ::1 is never DNAT'ed (IPv6 has no route_localnet: the sandbox
+ * would drop the packet); tsd-bridge serves [::1]:port in-process (loopback6-proxy.ts).
+ */
+export function staticRules(family: 4 | 6): Rule[] {
+  return [
+    { table: 'nat', chain: 'TSD-PREROUTING', spec: '-m addrtype --dst-type LOCAL -j TSD-DNAT' },
+    { table: 'nat', chain: 'TSD-OUTPUT', spec: `${family === 6 ? '! -d ::1/128 ' : ''}-m addrtype --dst-type LOCAL -j TSD-DNAT` },
+    { table: 'filter', chain: 'TSD-FORWARD', spec: `-j ${USER_CHAIN}` },
+    { table: 'filter', chain: 'TSD-FORWARD', spec: '-j TSD-ISOLATION-1' },
+  ];
+}
 
 /** The rules of one network for one family (empty when it has no subnet of that family). */
 export function networkRules(n: FirewallNetwork, family: 4 | 6): Rule[] {

@@ -12,7 +12,7 @@ import { cidrFamily, type FirewallNetwork, type PortEntry } from '../types.js';
 export const TABLE = 'tsd';
 export const FAMILY = 'inet';
 /** Bumped when the skeleton changes: a table with another comment is rebuilt at startup. */
-export const SCHEMA = 'tsd schema 2';
+export const SCHEMA = 'tsd schema 3';
 /**
  * The user's hook chain (Docker's DOCKER-USER): jumped to first from `forward`, so rules added
  * with `nft add rule inet tsd user ...` decide before tsd's accept/isolation verdicts. tsd never
@@ -29,6 +29,8 @@ export const USER_CHAIN = 'user';
  *  - samebr / noicc: (bridge . bridge) pairs deciding routed traffic inside one bridge
  *  - masq4/masq6: subnets whose egress through a non-tsd interface is masqueraded
  *  - net4/net6: (subnet . bridge), for hairpin masquerade of DNAT'ed traffic back into its bridge
+ * ::1 is never DNAT'ed (output): IPv6 has no route_localnet, the sandbox would drop the packet;
+ * tsd-bridge serves [::1]:port in-process instead (drivers/network/bridge/loopback6-proxy.ts).
  */
 export function skeletonText(): string {
   return `table ${FAMILY} ${TABLE} {
@@ -58,6 +60,7 @@ export function skeletonText(): string {
   }
   chain output {
     type nat hook output priority -100; policy accept;
+    ip6 daddr ::1 return
     fib daddr type local jump published
   }
   chain postrouting {
