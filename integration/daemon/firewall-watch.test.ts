@@ -270,3 +270,58 @@ describe('firewall watch: iptables-nft backend', function () {
     assert.match(t!.log(), /"msg":"firewall repaired".*"by":\["iptables-nft pid \d+"/);
   });
 });
+
+describe('firewall watch: iptables-legacy backend (no events: a check every sweep interval)', function () {
+  this.timeout(90_000);
+  let t: TsdChild | undefined;
+  const save = (table: string) => spawnSync('iptables-legacy-save', ['-t', table], { encoding: 'utf8' }).stdout;
+  const hasDnat = () => /-A TSD-DNAT .*--dport 18291 -j DNAT --to-destination 10\.231\.20\.\d+:80/.test(save('nat'));
+  const hasForwardJump = () => /^-A FORWARD -j TSD-FORWARD$/m.test(save('filter'));
+
+  before(async function () {
+    if (process.getuid?.() !== 0) this.skip();
+    // One legacy rule makes the mode detection pick legacy (more rule lines than nft).
+    assert.equal(spawnSync('iptables-legacy', ['-A', 'INPUT', '-s', '192.0.2.1/32', '-j', 'ACCEPT']).status, 0);
+    t = tsdChild('tsdit-fwleg-', ['--firewall-backend', 'iptables', '--sweep-interval', '1']);
+    await t.start();
+    assert.match(t.log(), /firewall backend iptables \(configured\), mode legacy/);
+    await publish(t, 'tsdfww3', '10.231.20.0/24');
+    assert.ok(hasDnat());
+  });
+  afterEach(function () { dumpOnFailure.call(this, () => t); });
+  after(async () => {
+    await teardown(t, 'tsdfww3');
+    for (const bin of ['iptables-legacy', 'ip6tables-legacy']) {
+      for (const table of ['nat', 'filter']) {
+        spawnSync(bin, ['-t', table, '-F']);
+        spawnSync(bin, ['-t', table, '-X']);
+      }
+    }
+  });
+
+  it('GET /info: watch by periodic check', async () => {
+    const i = await info(t!);
+    assert.deepEqual([i.Backend, i.Watch.Mode, i.Watch.Repairs], ['iptables', 'check', 0]);
+  });
+
+  it('iptables-legacy -t nat -F and a deleted FORWARD jump: repaired at the next check', async () => {
+    assert.equal(spawnSync('iptables-legacy', ['-t', 'nat', '-F']).status, 0);
+    assert.equal(spawnSync('iptables-legacy', ['-D', 'FORWARD', '-j', 'TSD-FORWARD']).status, 0);
+    assert.equal(nc(), '');
+    assert.ok((await within(3500, () => hasDnat() && hasForwardJump())) !== undefined, 'repaired within interval + repair');
+    assert.notEqual(nc(), '');
+    const i = await info(t!);
+    assert.equal(i.Watch.Repairs, 1);
+    assert.match(t!.log(), /"msg":"firewall repaired".*"vanished":\[[^\]]*"iptables jump filter FORWARD -j TSD-FORWARD"/);
+  });
+
+  it('the user chain\'s rules are the user\'s: flushing TSD-USER is not repaired', async () => {
+    assert.equal(spawnSync('iptables-legacy', ['-A', 'TSD-USER', '-d', '10.231.20.99/32', '-j', 'DROP']).status, 0);
+    await sleep(1500);
+    const before = (await info(t!)).Watch.Repairs;
+    assert.equal(spawnSync('iptables-legacy', ['-F', 'TSD-USER']).status, 0);
+    await sleep(2500);
+    assert.equal((await info(t!)).Watch.Repairs, before);
+    assert.doesNotMatch(save('filter'), /-A TSD-USER/);
+  });
+});

@@ -68,6 +68,8 @@ export interface NftEventHandlers {
   transaction(t: NftTransaction): void;
   /** The receive queue overflowed (ENOBUFS): events were lost; the state must be checked. */
   overflow(): void;
+  /** The socket failed for another reason and was closed: no more events. */
+  failed(e: unknown): void;
 }
 
 /** Pure: decode one datagram's messages into `pending`, calling `done` at each NEWGEN. */
@@ -159,7 +161,10 @@ export class NftEventSocket {
           this.on.overflow();
           continue;
         }
-        throw new KernelError('read nftables events', 'nftables', e);
+        // Closed rather than retried: a persistent error would make the poll handle spin.
+        this.close();
+        this.on.failed(new KernelError('read nftables events', 'nftables', e));
+        return;
       }
       if (n === 0) return;
       this.pending = decodeEvents(this.rbuf.subarray(0, n), this.pending, (t) => this.on.transaction(t));
@@ -188,10 +193,15 @@ export function watchNftEvents(classify: (t: NftTransaction) => FirewallDamage |
     transaction(t) {
       if (isOwnTransaction(t)) return;
       const d = classify(t);
-      if (d) onDamage(d);
+      // A kernel that does not name the committing process: it may be tsd's own, so only a
+      // check (not the event) can decide, or tsd's repairs would trigger each other.
+      if (d) onDamage(t.pid === undefined ? { ...d, certain: false } : d);
     },
     overflow() {
       onDamage({ what: ['nftables events lost (receive queue overflow)'], certain: false });
+    },
+    failed(e) {
+      onDamage({ what: [`nftables events stopped (${e instanceof Error ? e.message : String(e)}): repairs need tsctl firewall reload`], certain: false });
     },
   });
   return { mode: 'events', close: () => sock.close() };
