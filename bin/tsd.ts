@@ -23,6 +23,7 @@ const program = new Command('tsd')
   .option('--etcd-endpoints <urls>', 'comma-separated etcd endpoints (with --store etcd)')
   .option('--etcd-prefix <prefix>', 'key prefix in etcd', '/tsd/')
   .addOption(new Option('--firewall-backend <backend>', 'firewall backend').choices(['auto', 'nftables', 'iptables', 'none']))
+  .option('--no-firewall-watch', 'do not re-apply tsd\'s firewall by itself when someone flushes it')
   .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'silent']))
   .option('--default-address-pool <base=CIDR,size=N>', 'default address pool (repeatable)', collect)
   .option('--no-dns', 'do not point sandboxes at the embedded DNS resolver')
@@ -35,7 +36,7 @@ async function main(): Promise<void> {
   program.parse();
   const o = program.opts<{
     config?: string; dataRoot?: string; execRoot?: string; apiSocket?: string; pluginDir?: string; store?: string;
-    etcdEndpoints?: string; etcdPrefix: string; firewallBackend?: string; logLevel?: string; defaultAddressPool?: string[]; dns: boolean; dnsMaxInFlight?: string; sweepInterval?: string; servePlugins: boolean;
+    etcdEndpoints?: string; etcdPrefix: string; firewallBackend?: string; firewallWatch: boolean; logLevel?: string; defaultAddressPool?: string[]; dns: boolean; dnsMaxInFlight?: string; sweepInterval?: string; servePlugins: boolean;
   }>();
   const file = o.config ? readConfigFile(o.config) : undefined;
   const rawFlags: Record<string, unknown> = {
@@ -44,6 +45,7 @@ async function main(): Promise<void> {
     'api-socket': o.apiSocket,
     'plugin-dir': o.pluginDir,
     'firewall-backend': o.firewallBackend,
+    'firewall-watch': program.getOptionValueSource('firewallWatch') === 'cli' ? o.firewallWatch : undefined,
     'log-level': o.logLevel,
     // --no-dns only overrides when given (commander's default is true).
     dns: program.getOptionValueSource('dns') === 'cli' ? o.dns : undefined,

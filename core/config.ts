@@ -31,6 +31,8 @@ export const ConfigFileSchema = z.strictObject({
   'plugin-dir': absPath.optional(),
   store: StoreSchema.optional(),
   'firewall-backend': z.enum(['auto', 'nftables', 'iptables', 'none']).optional(),
+  /** Re-apply tsd's firewall by itself when someone flushes it (default true; docs/firewall.md). */
+  'firewall-watch': z.boolean().optional(),
   'log-level': z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).optional(),
   'default-address-pools': z.array(z.strictObject({ base: cidr, size: z.number().int().min(1).max(128) })).optional(),
   dns: z.boolean().optional(),
@@ -54,6 +56,8 @@ export interface TsdConfig {
   pluginDir: string;
   store: StoreSetting;
   firewallBackend: 'auto' | 'nftables' | 'iptables' | 'none';
+  /** Repair tsd's firewall by itself after a flush (nft events; iptables-legacy: every sweep interval). */
+  firewallWatch: boolean;
   logLevel: LogLevel;
   defaultAddressPools: Array<{ base: string; size: number }>;
   dns: boolean;
@@ -81,6 +85,7 @@ export function defaultConfig(): TsdConfig {
     pluginDir: '/run/docker/plugins',
     store: { kind: 'embedded' },
     firewallBackend: 'auto',
+    firewallWatch: true,
     logLevel: 'info',
     defaultAddressPools: DEFAULT_ADDRESS_POOLS,
     dns: true,
@@ -147,6 +152,7 @@ export function resolveConfig(file: ConfigFile | undefined, flags: ConfigFile = 
     pluginDir: m['plugin-dir'] ?? d.pluginDir,
     store,
     firewallBackend: m['firewall-backend'] ?? d.firewallBackend,
+    firewallWatch: m['firewall-watch'] ?? d.firewallWatch,
     logLevel: m['log-level'] ?? d.logLevel,
     defaultAddressPools: m['default-address-pools'] ?? d.defaultAddressPools,
     dns: m.dns ?? d.dns,

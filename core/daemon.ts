@@ -21,6 +21,7 @@ import { createEmbeddedDns } from './dns/index.js';
 import { createEmbeddedDnsRegistry } from './sandbox/embedded-dns-registry.js';
 import { createServices, type Services } from './service/index.js';
 import { startSandboxSweep } from './service/sandbox-sweep.js';
+import { firewallWatchOff, startFirewallWatch, type FirewallWatch } from './service/firewall-watch.js';
 import { openStore, type StoreConfig } from './store/open.js';
 import { scopeStore } from './store/scoped.js';
 import type { Store } from './store/store.js';
@@ -205,11 +206,30 @@ export async function startDaemon(config: TsdConfig, opts: StartOptions = {}): P
     });
     await services.reconcile();
 
+    // After the startup reload (drivers' restore): from here on a flush is repaired by itself.
+    let fwWatch: FirewallWatch | undefined;
+    if (config.firewallWatch && firewall.watch) {
+      try {
+        const watch = firewall.watch.bind(firewall);
+        fwWatch = startFirewallWatch({
+          watch: (onDamage) => watch(onDamage, { checkIntervalMs: config.sweepInterval * 1000 }),
+          ...(firewall.check ? { check: firewall.check.bind(firewall) } : {}),
+          repair: () => services.firewall.reload(),
+          log: log.child({ component: 'firewall-watch' }),
+        });
+        const w = fwWatch;
+        cleanup.push(() => w.stop());
+      } catch (e) {
+        log.warn('firewall watch unavailable: a flush is repaired only by tsctl firewall reload', { err: e });
+      }
+    }
+
     const api: ApiServer = await listenApi({
       services, log: log.child({ component: 'api' }), socketPath: config.apiSocket,
       info: {
         storeKind: store.kind,
         dataRoot: config.dataRoot,
+        firewall: () => ({ Backend: firewall.backend, Watch: fwWatch?.status() ?? firewallWatchOff() }),
         drivers: async () => ({
           network: registry.listBuiltins('NetworkDriver').map((d) => d.name),
           ipam: registry.listBuiltins('IpamDriver').map((d) => d.name),

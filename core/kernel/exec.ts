@@ -29,6 +29,7 @@ export function runCommand(cmd: string, args: readonly string[], opts: CommandOp
     let message = '';
     let timer: NodeJS.Timeout | undefined;
     const child = spawn(cmd, args, { cwd: opts.cwd, stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    if (child.pid) rememberChild(child.pid);
     child.stdout!.on('data', (c: Buffer) => out.push(c));
     child.stderr!.on('data', (c: Buffer) => err.push(c));
     child.on('error', (e) => { message ||= `${cmd}: ${e.message}`; });
@@ -43,4 +44,23 @@ export function runCommand(cmd: string, args: readonly string[], opts: CommandOp
       resolve({ exitCode: code ?? undefined, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(), message });
     });
   });
+}
+
+/**
+ * PIDs of the last commands tsd ran (a small ring). The firewall watch tells tsd's own nft /
+ * iptables-nft transactions from everyone else's by the committing pid the kernel reports; a
+ * child's events may be read after it exited, so its pid is kept for a while, not only while it runs.
+ */
+const RECENT = 256;
+const recent: number[] = [];
+let next = 0;
+
+function rememberChild(pid: number): void {
+  recent[next] = pid;
+  next = (next + 1) % RECENT;
+}
+
+/** Whether `pid` is one of the last commands runCommand started. */
+export function isRecentChild(pid: number): boolean {
+  return recent.includes(pid);
 }

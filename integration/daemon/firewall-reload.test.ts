@@ -35,7 +35,8 @@ describe('tsctl firewall reload (tsd child, nftables)', function () {
 
   before(async function () {
     if (process.getuid?.() !== 0) this.skip();
-    t = tsdChild('tsdit-fw-', ['--firewall-backend', 'nftables']);
+    // The watch would repair the damage by itself (firewall-watch.test.ts): off, to test the command.
+    t = tsdChild('tsdit-fw-', ['--firewall-backend', 'nftables', '--no-firewall-watch']);
     await t.start();
   });
 

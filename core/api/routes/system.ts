@@ -3,6 +3,7 @@
 
 import os from 'node:os';
 import { Router } from 'express';
+import type { FirewallWatchStatus } from '../../service/firewall-watch.js';
 import { API_VERSION, MIN_API_VERSION, TSD_VERSION } from '../version.js';
 
 export interface SystemInfo {
@@ -10,6 +11,8 @@ export interface SystemInfo {
   drivers(): Promise<{ network: string[]; ipam: string[]; volume: string[] }>;
   storeKind: string;
   dataRoot: string;
+  /** tsd's firewall: backend and the watch that repairs it after a flush. */
+  firewall?(): { Backend: string; Watch: FirewallWatchStatus };
 }
 
 export function systemRoutes(info: SystemInfo): Router {
@@ -47,6 +50,7 @@ export function systemRoutes(info: SystemInfo): Router {
       DockerRootDir: info.dataRoot,
       Store: info.storeKind,
       Plugins: { Volume: d.volume, Network: d.network, IPAM: d.ipam, Authorization: null, Log: null },
+      ...(info.firewall ? { TsdFirewall: info.firewall() } : {}),
     });
   });
   return r;

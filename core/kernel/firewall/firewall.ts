@@ -2,7 +2,9 @@
 // FirewallDriver without backend-specific parameters). Backends: nftables/, iptables/, none/;
 // chosen once by select.ts. Every call is one kernel transaction and is idempotent.
 
-import type { FirewallBackendName, FirewallDesired, FirewallNetwork, FirewallState, PortMapping } from './types.js';
+import type {
+  FirewallBackendName, FirewallDamage, FirewallDesired, FirewallNetwork, FirewallState, FirewallWatcher, FirewallWatchOptions, PortMapping,
+} from './types.js';
 
 export interface Firewall {
   readonly backend: FirewallBackendName;
@@ -30,4 +32,13 @@ export interface Firewall {
   purge(): Promise<void>;
   /** The backend's model of what is installed. */
   state(): FirewallState;
+  /**
+   * Optional: call `onDamage` when someone else removes what tsd installed (`nft flush ruleset`,
+   * a firewalld / nftables.service reload, `iptables -F`): kernel events where the backend has
+   * them (nftables, iptables-nft), else a cheap check every `checkIntervalMs` (iptables-legacy).
+   * tsd's own transactions are never reported. Repairing (reload) is the caller's decision.
+   */
+  watch?(onDamage: (d: FirewallDamage) => void, opts: FirewallWatchOptions): FirewallWatcher;
+  /** Optional: what of tsd's installed skeleton is missing now ([] = intact). */
+  check?(): Promise<string[]>;
 }

@@ -143,3 +143,27 @@ export function entryToMapping(e: PortEntry): PortMapping {
   if (e.hostIp !== undefined) m.hostIp = e.hostIp;
   return m;
 }
+
+/**
+ * Someone else removed part of what tsd installed (a flush, a firewall service reload).
+ * `certain`: the removed objects are tsd's; false: they may be (a rule deleted from a built-in
+ * chain that holds tsd's jump, lost events): confirm with `Firewall.check()` before repairing.
+ */
+export interface FirewallDamage {
+  /** What vanished, in words ("table inet tsd", "rules of chain inet tsd forward"). */
+  what: string[];
+  certain: boolean;
+  /** Who did it, when the kernel says ("nft pid 1234"). */
+  by?: string;
+}
+
+export interface FirewallWatchOptions {
+  /** Period of the cheap check where the backend has no events (iptables-legacy); 0 = never. */
+  checkIntervalMs: number;
+}
+
+export interface FirewallWatcher {
+  /** How damage is noticed: kernel events, or a periodic check. */
+  readonly mode: 'events' | 'check';
+  close(): void;
+}

@@ -11,7 +11,10 @@ import type { Logger } from '../../../log.js';
 import type { Firewall } from '../firewall.js';
 import { FirewallModel } from '../model.js';
 import { SerialQueue } from '../serial.js';
-import type { FirewallDesired, FirewallNetwork, FirewallState, PortEntry, PortMapping } from '../types.js';
+import { describeAll, originOf, watchNftEvents, type NftTransaction } from '../nft-events.js';
+import type {
+  FirewallDamage, FirewallDesired, FirewallNetwork, FirewallState, FirewallWatcher, FirewallWatchOptions, PortEntry, PortMapping,
+} from '../types.js';
 import { binaries, type IptablesMode } from './mode.js';
 import {
   CHAINS,
@@ -24,6 +27,7 @@ import {
   dumpHas,
   dumpHasChain,
   insertJump,
+  type Rule,
   networkRules,
   portRule,
   restoreText,
@@ -120,6 +124,62 @@ export class IptablesFirewall implements Firewall {
   }
 
   /**
+   * Damage to tsd's chains by anyone but tsd. nft mode: nf_tables events in the `ip`/`ip6`
+   * `nat`/`filter` tables (iptables-nft is nftables underneath): a TSD-* chain or its rules
+   * deleted (TSD-USER's rules excepted: the user's), a table deleted; a rule deleted from a
+   * built-in chain may be tsd's jump (uncertain: check() decides). Legacy mode has no events: a
+   * check every `checkIntervalMs`, reported when something is missing.
+   */
+  watch(onDamage: (d: FirewallDamage) => void, opts: FirewallWatchOptions): FirewallWatcher {
+    if (this.mode === 'nft') return watchNftEvents((t) => classifyIptablesNft(t), onDamage);
+    let timer: NodeJS.Timeout | undefined;
+    let running = false;
+    if (opts.checkIntervalMs > 0) {
+      timer = setInterval(() => {
+        if (running || !this.ready) return;
+        running = true;
+        this.check().then(
+          (what) => { if (what.length) onDamage({ what, certain: true }); },
+          (e: unknown) => this.log.warn('iptables check failed', { err: e }),
+        ).finally(() => { running = false; });
+      }, opts.checkIntervalMs);
+      timer.unref();
+    }
+    return { mode: 'check', close: () => clearInterval(timer) };
+  }
+
+  /**
+   * What is missing, per family: a TSD chain, a jump from a built-in chain, or fewer rules in a
+   * TSD chain than the model puts there (one *-save per family; counts, not texts, so a rule
+   * iptables prints differently is never taken for a missing one).
+   */
+  check(): Promise<string[]> {
+    return this.queue.run(async () => {
+      const missing: string[] = [];
+      for (const fam of FAMILIES) {
+        const bin = fam === 4 ? 'iptables' : 'ip6tables';
+        const dump = await this.save(fam);
+        const want = new Map<string, number>();
+        const count = (r: Rule) => want.set(r.chain, (want.get(r.chain) ?? 0) + 1);
+        STATIC.forEach(count);
+        for (const n of this.model.networks.values()) networkRules(n, fam).forEach(count);
+        for (const e of this.model.ports.values()) if (e.family === fam) count(portRule(e));
+        for (const t of ['nat', 'filter'] as const) {
+          for (const c of [...CHAINS[t], ...(t === 'filter' ? [USER_CHAIN] : [])]) {
+            if (!dumpHasChain(dump, c)) missing.push(`${bin} chain ${t} ${c}`);
+          }
+        }
+        for (const j of JUMPS) if (!dumpHas(dump, j)) missing.push(`${bin} jump ${j.table} ${j.chain} ${j.spec}`);
+        for (const [chain, n] of want) {
+          const have = dump.split('\n').filter((l) => l.startsWith(`-A ${chain} `)).length;
+          if (have < n && dumpHasChain(dump, chain)) missing.push(`${bin} rules of chain ${chain} (${have} of ${n})`);
+        }
+      }
+      return missing;
+    });
+  }
+
+  /**
    * Declare (create or flush) every TSD chain and refill it from `m`; add missing jumps. The
    * user chain TSD-USER is only created when missing, never flushed.
    */
@@ -188,4 +248,19 @@ function portLines(entries: readonly PortEntry[], fam: 4 | 6, verb: typeof add):
   const out: Line[] = [];
   for (const e of entries) if (e.family === fam) out.push(verb(portRule(e)));
   return out;
+}
+
+const TSD_TABLES = new Set(['nat', 'filter']);
+const BUILTIN_WITH_JUMP = new Set(JUMPS.map((j) => j.chain));
+
+/** iptables-nft damage in one foreign transaction (see IptablesFirewall.watch). */
+export function classifyIptablesNft(t: NftTransaction): FirewallDamage | undefined {
+  const mine = t.deletions.filter((d) => (d.family === 'ip' || d.family === 'ip6') && TSD_TABLES.has(d.table));
+  const certain = mine.filter((d) => d.kind === 'table'
+    || (d.kind === 'chain' && d.name?.startsWith('TSD-'))
+    || (d.kind === 'rule' && d.name?.startsWith('TSD-') && d.name !== USER_CHAIN));
+  const maybe = mine.filter((d) => d.kind === 'rule' && d.name !== undefined && BUILTIN_WITH_JUMP.has(d.name));
+  if (!certain.length && !maybe.length) return undefined;
+  const by = originOf(t);
+  return { what: describeAll(certain.length ? certain : maybe), certain: certain.length > 0, ...(by ? { by } : {}) };
 }

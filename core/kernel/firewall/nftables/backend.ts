@@ -10,7 +10,10 @@ import type { Logger } from '../../../log.js';
 import type { Firewall } from '../firewall.js';
 import { FirewallModel } from '../model.js';
 import { SerialQueue } from '../serial.js';
-import type { FirewallDesired, FirewallNetwork, FirewallState, PortEntry, PortMapping } from '../types.js';
+import { describeAll, originOf, watchNftEvents, type NftTransaction } from '../nft-events.js';
+import type {
+  FirewallDamage, FirewallDesired, FirewallNetwork, FirewallState, FirewallWatcher, PortEntry, PortMapping,
+} from '../types.js';
 import {
   FAMILY,
   SCHEMA,
@@ -22,6 +25,7 @@ import {
   listUserChain,
   purgeText,
   rebuildText,
+  skeletonText,
   userRulesText,
   type Elements,
 } from './table-model.js';
@@ -32,6 +36,12 @@ export class NftablesFirewall implements Firewall {
   private readonly model = new FirewallModel();
   private readonly queue = new SerialQueue();
   private ready = false;
+  /**
+   * The user chain's rules as last seen (read back by a rebuild, or refreshed when someone edits
+   * the chain): a flush that takes the whole table away (`nft flush ruleset`) leaves nothing to
+   * read back, and the repair re-adds these instead.
+   */
+  private userRules = '';
 
   constructor(
     private readonly nft: NftTransport,
@@ -99,6 +109,7 @@ export class NftablesFirewall implements Firewall {
     return this.queue.run(async () => {
       await this.nft.run(purgeText());
       this.model.clear();
+      this.userRules = '';
       this.ready = false;
     });
   }
@@ -139,20 +150,73 @@ export class NftablesFirewall implements Firewall {
    * the chain (absent, or an older schema) has no user rules to keep.
    */
   private async rebuild(els: Elements): Promise<void> {
-    let listing = '';
+    let user: string;
     try {
-      listing = await this.nft.run(listUserChain);
+      user = userRulesText(await this.nft.run(listUserChain));
     } catch (e) {
       if (!(isTsdError(e) && e.code === 'NotFound')) throw e;
+      user = this.userRules; // the chain went with the table: put back what it held
     }
-    const user = userRulesText(listing);
     try {
       await this.nft.run(rebuildText(els, user));
+      this.userRules = user;
     } catch (e) {
       if (!user || !isTsdError(e)) throw e;
       // Never drop the user's rules silently: say which chain made the rebuild fail.
       throw errorOf(e.code, `${e.message} (while keeping the rules of chain ${FAMILY} ${TABLE} ${USER_CHAIN}: a rule there may refer to an object tsd's rebuild does not recreate)`);
     }
+  }
+
+  /**
+   * Damage to `inet tsd` by anyone but tsd: a deleted table, chain, set, element or rule of
+   * tsd's chains. Rules deleted from (or added to) the user chain are the user's business: they
+   * only refresh the copy a later repair puts back.
+   */
+  watch(onDamage: (d: FirewallDamage) => void): FirewallWatcher {
+    return watchNftEvents((t) => this.classify(t), onDamage);
+  }
+
+  private classify(t: NftTransaction): FirewallDamage | undefined {
+    const ours = (d: { family: string; table: string }) => d.family === FAMILY && d.table === TABLE;
+    const gone = t.deletions.filter((d) => ours(d) && !(d.kind === 'rule' && d.name === USER_CHAIN));
+    if (gone.length) return { what: describeAll(gone), certain: true, ...(originOf(t) ? { by: originOf(t)! } : {}) };
+    const userEdit = [...t.deletions, ...t.ruleAdds].some((d) => ours(d) && d.kind === 'rule' && d.name === USER_CHAIN);
+    if (userEdit) void this.refreshUserRules();
+    return undefined;
+  }
+
+  private refreshUserRules(): Promise<void> {
+    return this.queue.run(async () => {
+      try {
+        this.userRules = userRulesText(await this.nft.run(listUserChain));
+      } catch (e) {
+        this.log.debug('user chain not readable', { err: e });
+      }
+    });
+  }
+
+  /** Missing parts of the skeleton: the table, its schema, a chain, or rules of a chain. */
+  check(): Promise<string[]> {
+    return this.queue.run(async () => {
+      let listing: string;
+      try {
+        listing = await this.nft.run(`list table ${FAMILY} ${TABLE}`);
+      } catch (e) {
+        if (isTsdError(e) && e.code === 'NotFound') return [`table ${FAMILY} ${TABLE}`];
+        throw e;
+      }
+      if (!listing.includes(`comment "${SCHEMA}"`)) return [`schema comment of table ${FAMILY} ${TABLE}`];
+      const want = ruleCounts(skeletonText());
+      const have = ruleCounts(listing);
+      const missing: string[] = [];
+      for (const [chain, n] of want) {
+        if (chain === USER_CHAIN) continue;
+        const got = have.get(chain);
+        if (got === undefined) missing.push(`chain ${FAMILY} ${TABLE} ${chain}`);
+        else if (got < n) missing.push(`rules of chain ${FAMILY} ${TABLE} ${chain}`);
+      }
+      return missing;
+    });
   }
 
   /** The port-map batch: the transport's fast path when it has one, else element text. */
@@ -184,4 +248,23 @@ function elementsOf(m: FirewallModel): Elements {
   for (const n of m.networks.values()) networkElements(n, els);
   portElements([...m.ports.values()], els);
   return els;
+}
+
+/** Chain name → rule lines, from nft's text listing (or the skeleton): lines inside `chain X { }`. */
+function ruleCounts(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  let chain: string | undefined;
+  for (const raw of text.split('\n')) {
+    const l = raw.trim();
+    const m = /^chain (\S+) \{$/.exec(l);
+    if (m) {
+      chain = m[1]!;
+      out.set(chain, 0);
+    } else if (l === '}') {
+      chain = undefined;
+    } else if (chain && l && !/^(type |comment |policy )/.test(l)) {
+      out.set(chain, out.get(chain)! + 1);
+    }
+  }
+  return out;
 }
