@@ -21,6 +21,7 @@ import { nameProblem, newId } from '../model/ids.js';
 import type { ApiNetwork, NetworkRecord, StoredIpamPool } from '../model/network.js';
 import type { SandboxRecord } from '../model/sandbox.js';
 import { UndoStack } from '../undo.js';
+import { aliasKey } from '../dns/records.js';
 import type { DnsRegistry, SandboxNetworking } from './hooks.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import type { Records } from './records.js';
@@ -458,9 +459,8 @@ export class NetworkService {
     if (input.macAddress && !/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(input.macAddress)) {
       throw new InvalidArgumentError(`MacAddress: ${JSON.stringify(input.macAddress)} is not a valid MAC address`);
     }
-    for (const a of input.aliases ?? []) {
-      if (!/^[a-zA-Z0-9_.-]{1,253}$/.test(a)) throw new InvalidArgumentError(`Aliases: ${JSON.stringify(a)} is not a valid DNS name`);
-    }
+    // The resolver's own rules (dots, a leftmost "*" wildcard label): refused here, before any step.
+    (input.aliases ?? []).forEach((a, i) => aliasKey(a, `Aliases[${i}]`));
     return this.lock.runAll([n.id, `sandbox:${sb.id}`], () => this.connectLocked(n, sb, input));
   }
 
