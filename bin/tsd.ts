@@ -28,6 +28,7 @@ const program = new Command('tsd')
   .option('--default-address-pool <base=CIDR,size=N>', 'default address pool (repeatable)', collect)
   .option('--no-dns', 'do not point sandboxes at the embedded DNS resolver')
   .option('--dns-max-in-flight <n>', 'most DNS queries forwarded upstream at once (default 1024)')
+  .option('--host-dns-port <port>', 'port of the host DNS listeners of com.tsd.network.host_dns networks (default 53)')
   .option('--sweep-interval <seconds>', 'seconds between sweeps of sandboxes whose netns or process is gone; 0 disables (default 30)')
   .option('--no-serve-plugins', 'do not serve the built-in drivers over the plugin protocol')
   .showHelpAfterError();
@@ -36,7 +37,7 @@ async function main(): Promise<void> {
   program.parse();
   const o = program.opts<{
     config?: string; dataRoot?: string; execRoot?: string; apiSocket?: string; pluginDir?: string; store?: string;
-    etcdEndpoints?: string; etcdPrefix: string; firewallBackend?: string; firewallWatch: boolean; logLevel?: string; defaultAddressPool?: string[]; dns: boolean; dnsMaxInFlight?: string; sweepInterval?: string; servePlugins: boolean;
+    etcdEndpoints?: string; etcdPrefix: string; firewallBackend?: string; firewallWatch: boolean; logLevel?: string; defaultAddressPool?: string[]; dns: boolean; dnsMaxInFlight?: string; hostDnsPort?: string; sweepInterval?: string; servePlugins: boolean;
   }>();
   const file = o.config ? readConfigFile(o.config) : undefined;
   const rawFlags: Record<string, unknown> = {
@@ -51,6 +52,7 @@ async function main(): Promise<void> {
     dns: program.getOptionValueSource('dns') === 'cli' ? o.dns : undefined,
     // A non-number stays a string so the schema names the flag.
     'dns-max-in-flight': o.dnsMaxInFlight === undefined ? undefined : /^\d+$/.test(o.dnsMaxInFlight) ? Number(o.dnsMaxInFlight) : o.dnsMaxInFlight,
+    'host-dns-port': o.hostDnsPort === undefined ? undefined : /^\d+$/.test(o.hostDnsPort) ? Number(o.hostDnsPort) : o.hostDnsPort,
     'sweep-interval': o.sweepInterval === undefined ? undefined : /^\d+(\.\d+)?$/.test(o.sweepInterval) ? Number(o.sweepInterval) : o.sweepInterval,
     'serve-plugins': program.getOptionValueSource('servePlugins') === 'cli' ? o.servePlugins : undefined,
   };

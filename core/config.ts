@@ -38,6 +38,8 @@ export const ConfigFileSchema = z.strictObject({
   dns: z.boolean().optional(),
   /** Most queries the embedded DNS forwards upstream at once; the excess gets SERVFAIL at once (moby/libnetwork#2214). */
   'dns-max-in-flight': z.number().int().min(1).max(60_000).optional(),
+  /** Port of the host DNS listeners of com.tsd.network.host_dns networks (default 53; move it off a port dnsmasq holds). */
+  'host-dns-port': z.number().int().min(1).max(65_535).optional(),
   /** Seconds between passes of the sweep that removes sandboxes whose netns or process is gone (0: off). */
   'sweep-interval': z.number().min(0).max(86_400).optional(),
   /** Serve the built-in tsd-* drivers over Docker's plugin protocol in plugin-dir (default true). */
@@ -62,6 +64,8 @@ export interface TsdConfig {
   defaultAddressPools: Array<{ base: string; size: number }>;
   dns: boolean;
   dnsMaxInFlight: number;
+  /** Port of the host DNS listeners (com.tsd.network.host_dns). */
+  hostDnsPort: number;
   /** Seconds between sweeps of vanished sandboxes; 0 disables the sweep. */
   sweepInterval: number;
   servePlugins: boolean;
@@ -90,6 +94,7 @@ export function defaultConfig(): TsdConfig {
     defaultAddressPools: DEFAULT_ADDRESS_POOLS,
     dns: true,
     dnsMaxInFlight: 1024,
+    hostDnsPort: 53,
     sweepInterval: 30,
     servePlugins: true,
     drivers: {},
@@ -157,6 +162,7 @@ export function resolveConfig(file: ConfigFile | undefined, flags: ConfigFile = 
     defaultAddressPools: m['default-address-pools'] ?? d.defaultAddressPools,
     dns: m.dns ?? d.dns,
     dnsMaxInFlight: m['dns-max-in-flight'] ?? d.dnsMaxInFlight,
+    hostDnsPort: m['host-dns-port'] ?? d.hostDnsPort,
     sweepInterval: m['sweep-interval'] ?? d.sweepInterval,
     servePlugins: m['serve-plugins'] ?? d.servePlugins,
     drivers: m.drivers ?? d.drivers,

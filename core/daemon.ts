@@ -189,13 +189,15 @@ export async function startDaemon(config: TsdConfig, opts: StartOptions = {}): P
         // two where there are two cores (aardvark-dns runs two tokio workers), each serving every socket.
         udpBatchModule: new URL('./kernel/udp-batch.js', import.meta.url).href,
         udpThreads: Math.min(2, os.availableParallelism()),
+        // Host names of com.tsd.network.host_dns networks, for tools pointed at it (never /etc/hosts).
+        hostsFile: path.join(config.execRoot, 'hosts'),
         openSocket: (netnsPath, o) => {
           const ns = kernel.netns.open({ path: netnsPath });
           try { return kernel.netns.bindSocket(ns, o); } finally { kernel.netns.release(ns); }
         },
       });
       cleanup.push(() => embedded.close());
-      dns = createEmbeddedDnsRegistry(embedded, kernel, log.child({ component: 'dns' }));
+      dns = createEmbeddedDnsRegistry(embedded, kernel, log.child({ component: 'dns' }), { hostDnsPort: config.hostDnsPort });
     }
     await initGraphDrivers(registry, log);
 

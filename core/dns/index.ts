@@ -16,6 +16,10 @@
 //   dns.registry                                                       the service's DnsRegistry
 //   await dns.detachSandbox(sandboxId)                                 sandbox removed: closes its
 //        sockets and forgets its names everywhere (idempotent)
+//   await dns.hostDns.serve({ networkId, name, addresses, port })      com.tsd.network.host_dns:
+//        listeners on the gateway(s) in tsd's netns (host-dns.ts); undone by hostDns.unserve
+//   dns.hostsExport                                                    <execRoot>/hosts, when
+//        `hostsFile` is given (hosts-export.ts)
 //   await dns.close()                                                  daemon shutdown
 // A name answers from the moment addEndpoint returns and is NXDOMAIN from the moment
 // removeEndpoint returns; no socket is reopened for record changes.
@@ -26,12 +30,16 @@ import { DnsRecords } from './records.js';
 import { DnsServer, type SandboxListeners } from './server.js';
 import { Forwarder, hostUpstreams } from './forward.js';
 import { EmbeddedDnsRegistry } from './registry.js';
+import { HostDns } from './host-dns.js';
+import { HostsExport } from './hosts-export.js';
 import { UnavailableError } from '../errors.js';
 
 export { DnsRecords, type EndpointDns, type NetworkDnsOptions } from './records.js';
 export { DnsServer, type SandboxListeners, type QueryEvent } from './server.js';
 export { Forwarder, hostUpstreams, parseResolvConf } from './forward.js';
 export { EmbeddedDnsRegistry, type EndpointRecord } from './registry.js';
+export { HostDns, HOST_DNS_PORT_KEY, hostViewId, type HostDnsServe } from './host-dns.js';
+export { HostsExport } from './hosts-export.js';
 
 /** Opens a bound socket inside a netns and returns its fd (core/kernel/netns bindSocketInNetns). */
 export type NetnsSocketOpener = (
@@ -61,6 +69,8 @@ export interface EmbeddedDnsOptions {
   udpBatchModule?: string;
   /** Worker threads for that (default 1); each serves every sandbox socket. */
   udpThreads?: number;
+  /** Where to keep the hosts-file export of host-DNS networks (e.g. /run/tsd/hosts); none without. */
+  hostsFile?: string;
 }
 
 export interface EmbeddedDns {
@@ -69,6 +79,9 @@ export interface EmbeddedDns {
   readonly forwarder: Forwarder;
   /** The network service's DnsRegistry (core/service/hooks.ts). */
   readonly registry: EmbeddedDnsRegistry;
+  /** Listeners for the host, per network (com.tsd.network.host_dns). */
+  readonly hostDns: HostDns;
+  readonly hostsExport: HostsExport | undefined;
   /** Listen on 127.0.0.11:`port` (default 53), UDP and TCP, inside the sandbox's netns. Undone by detachSandbox. */
   serveSandbox(sandboxId: string, netnsPath: string, port?: number): Promise<void>;
   attachSandbox(sandboxId: string, listeners: SandboxListeners): Promise<void>;
@@ -111,11 +124,16 @@ export function createEmbeddedDns(o: EmbeddedDnsOptions = {}): EmbeddedDns {
   const server = new DnsServer({ records, forwarder, defaultUpstreams: cachedHostUpstreams(o.resolvConf), log: o.log, ttl: o.ttl,
     udpBatch: o.udpBatchModule ? { module: o.udpBatchModule, threads: o.udpThreads } : undefined,
   });
+  const hostDns = new HostDns(records, server);
+  const hostsExport = o.hostsFile ? new HostsExport({ records, file: o.hostsFile, log: o.log }) : undefined;
+  hostsExport?.start();
   return {
     records,
     server,
     forwarder,
     registry: new EmbeddedDnsRegistry(records),
+    hostDns,
+    hostsExport,
     async serveSandbox(sandboxId, netnsPath, port = 53) {
       const open = o.openSocket;
       if (!open) throw new UnavailableError(`dns for sandbox ${sandboxId}: no netns socket opener configured`);
@@ -135,6 +153,8 @@ export function createEmbeddedDns(o: EmbeddedDnsOptions = {}): EmbeddedDns {
       await server.detachSandbox(id);
     },
     async close() {
+      await hostDns.close();
+      await hostsExport?.close();
       await server.close();
       forwarder.close();
     },

@@ -10,6 +10,14 @@
 //   records.removeEndpoint(networkId, sandboxId)                idempotent
 //   records.removeNetwork(networkId)                            idempotent; drops its endpoints
 //   records.setSandboxUpstreams(sandboxId, servers | undefined) per-sandbox `--dns`
+//   records.addHostView(viewId, networkId, zone?) / removeHostView(viewId)
+//        a resolver view for a listener on the host (core/dns/host-listener.ts): sees exactly
+//        one network, never forwards; `zone` (the network's name) also answers "<name>.<zone>"
+//
+// Wildcard aliases (moby/moby#19533): an alias "*.web" answers every name below "web" (a.web,
+// x.y.web; not web itself) that no exact name on the sandbox's networks answers; the closest
+// wildcard wins ("*.y.web" over "*.web" for x.y.web). Looked up only after an exact miss, by
+// walking the query's labels: O(labels), whatever the number of records.
 //
 // Scoping: a sandbox sees exactly the networks it has an endpoint on (Docker's rule), so the view
 // is derived from addEndpoint/removeEndpoint; nobody has to keep a second list in sync.
@@ -49,6 +57,8 @@ interface Endpoint {
   /** what addEndpoint was given (replayed by snapshot()) */
   readonly src: EndpointDns;
   readonly keys: readonly string[];
+  /** wildcard aliases, keyed by the wire key of the name below the "*" ("*.web" → web) */
+  readonly wildKeys: readonly string[];
   readonly ptrKeys: readonly string[];
   /** 4-byte A rdata, or undefined. */
   readonly a: Buffer | undefined;
@@ -64,6 +74,8 @@ interface NetworkTable {
   upstreams: readonly string[] | undefined;
   /** wire key → endpoints answering that name, with their answers cached */
   readonly names: Map<string, NameEntry>;
+  /** wildcard parent's wire key ("*.web" → web) → endpoints answering names below it */
+  readonly wild: Map<string, NameEntry>;
   /** reverse wire key → endpoints (first one answers) */
   readonly ptr: Map<string, Set<Endpoint>>;
   /** sandboxId → endpoint */
@@ -86,7 +98,20 @@ interface SandboxView {
   /** the same networks as an array (iterated per query without an iterator object) */
   list: NetworkTable[];
   upstreams: readonly string[] | undefined;
+  /** set for a host listener's view (addHostView): never forwards */
+  host?: HostView;
 }
+
+interface HostView {
+  readonly networkId: string;
+  /** the network name's wire key ("\x05mynet\x00"), or undefined when it is no DNS name */
+  readonly zoneKey: string | undefined;
+  /** what addHostView was given (replayed by snapshot()) */
+  readonly zone: string | undefined;
+}
+
+/** What a name nobody answers gets: NXDOMAIN (it is ours and does not exist) or REFUSED (not ours). */
+export type MissRcode = 'nxdomain' | 'refused';
 
 /** The outcome of a local lookup. */
 export type LocalAnswer =
@@ -123,6 +148,26 @@ export function wireKey(name: string, field = 'name'): string {
     out += String.fromCharCode(label.length) + label.toLowerCase();
   }
   return out + '\0';
+}
+
+/**
+ * The wire key of an alias. A wildcard alias ("*.web": "*" as the whole leftmost label and a
+ * parent name below it) gives `wild: true` and the parent's key. Throws InvalidArgument naming
+ * `field` otherwise ("a*.web", "*", "web.*", "*.*.web").
+ */
+export function aliasKey(alias: string, field = 'alias'): { key: string; wild: boolean } {
+  if (!alias.includes('*')) return { key: wireKey(alias, field), wild: false };
+  if (alias === '*' || alias === '*.') {
+    throw new InvalidArgumentError(`${field}: "${alias}" is not a valid wildcard (it needs a parent name, as in "*.web")`);
+  }
+  if (!alias.startsWith('*.') || alias.indexOf('*', 1) !== -1) {
+    throw new InvalidArgumentError(`${field}: "${alias}" is not a valid wildcard ("*" only as the whole leftmost label, as in "*.web")`);
+  }
+  try {
+    return { key: wireKey(alias.slice(2), field), wild: true };
+  } catch (e) {
+    throw new InvalidArgumentError(`${field}: "${alias}" is not a valid wildcard (${(e as Error).message.replace(/^.*\((.*)\)$/, '$1')})`);
+  }
 }
 
 /** Dotted name back from a wire key (for logs and tests). */
@@ -238,7 +283,9 @@ export type RecordsChange =
   | { op: 'addEndpoint'; ep: EndpointDns }
   | { op: 'removeEndpoint'; networkId: string; sandboxId: string }
   | { op: 'setSandboxUpstreams'; sandboxId: string; servers: readonly string[] | undefined }
-  | { op: 'removeSandbox'; sandboxId: string };
+  | { op: 'removeSandbox'; sandboxId: string }
+  | { op: 'addHostView'; viewId: string; networkId: string; zone: string | undefined }
+  | { op: 'removeHostView'; viewId: string };
 
 /** The embedded resolver's record tables; see the header for the contract. */
 export class DnsRecords {
@@ -264,6 +311,7 @@ export class DnsRecords {
     for (const t of this.networks.values()) for (const e of t.endpoints.values()) out.push({ op: 'addEndpoint', ep: { ...e.src, networkId: t.id } });
     for (const [sandboxId, servers] of this.pendingUpstreams) out.push({ op: 'setSandboxUpstreams', sandboxId, servers });
     for (const [sandboxId, v] of this.sandboxes) if (v.upstreams && !this.pendingUpstreams.has(sandboxId)) out.push({ op: 'setSandboxUpstreams', sandboxId, servers: v.upstreams });
+    for (const [viewId, v] of this.sandboxes) if (v.host) out.push({ op: 'addHostView', viewId, networkId: v.host.networkId, zone: v.host.zone });
     return out;
   }
 
@@ -276,6 +324,8 @@ export class DnsRecords {
       case 'removeEndpoint': return this.removeEndpoint(c.networkId, c.sandboxId);
       case 'setSandboxUpstreams': return this.setSandboxUpstreams(c.sandboxId, c.servers);
       case 'removeSandbox': return this.removeSandbox(c.sandboxId);
+      case 'addHostView': return this.addHostView(c.viewId, c.networkId, c.zone);
+      case 'removeHostView': return this.removeHostView(c.viewId);
     }
   }
 
@@ -298,6 +348,7 @@ export class DnsRecords {
         internal: !!opts.internal,
         upstreams: opts.upstreams ? [...opts.upstreams] : undefined,
         names: new Map(),
+        wild: new Map(),
         ptr: new Map(),
         endpoints: new Map(),
       });
@@ -310,6 +361,8 @@ export class DnsRecords {
     const t = this.networks.get(networkId);
     if (!t) return;
     for (const sandboxId of [...t.endpoints.keys()]) this.removeEndpoint(networkId, sandboxId);
+    // A host view sees only this network: it goes with it (replicas do the same on replay).
+    for (const [viewId, v] of this.sandboxes) if (v.host?.networkId === networkId) this.sandboxes.delete(viewId);
     this.networks.delete(networkId);
     if (this.watchers.size) this.changed({ op: 'removeNetwork', networkId });
   }
@@ -328,7 +381,11 @@ export class DnsRecords {
       throw new InvalidArgumentError(`shortId: "${ep.shortId}" is not 12 lower-case hex digits`);
     }
     const keys = new Set<string>([wireKey(ep.name, 'name')]);
-    (ep.aliases ?? []).forEach((a, i) => keys.add(wireKey(a, `aliases[${i}]`)));
+    const wildKeys = new Set<string>();
+    (ep.aliases ?? []).forEach((a, i) => {
+      const k = aliasKey(a, `aliases[${i}]`);
+      (k.wild ? wildKeys : keys).add(k.key);
+    });
     if (ep.shortId) keys.add(wireKey(ep.shortId, 'shortId'));
     const ptrKeys: string[] = [];
     if (ep.ipv4) ptrKeys.push(ptrKeyOf(ep.ipv4));
@@ -337,6 +394,7 @@ export class DnsRecords {
       sandboxId: ep.sandboxId,
       src: { ...ep, aliases: ep.aliases ? [...ep.aliases] : undefined },
       keys: [...keys],
+      wildKeys: [...wildKeys],
       ptrKeys,
       a: ep.ipv4 ? ipv4Bytes(ep.ipv4) : undefined,
       aaaa: ep.ipv6 ? ipv6Bytes(ep.ipv6) : undefined,
@@ -346,6 +404,7 @@ export class DnsRecords {
     this.removeEndpoint(ep.networkId, ep.sandboxId);
     t.endpoints.set(ep.sandboxId, endpoint);
     for (const k of endpoint.keys) addName(t.names, k, endpoint);
+    for (const k of endpoint.wildKeys) addName(t.wild, k, endpoint);
     for (const k of endpoint.ptrKeys) addTo(t.ptr, k, endpoint);
     let view = this.sandboxes.get(ep.sandboxId);
     if (!view) {
@@ -366,6 +425,7 @@ export class DnsRecords {
     if (!t || !endpoint) return;
     t.endpoints.delete(sandboxId);
     for (const k of endpoint.keys) deleteName(t.names, k, endpoint);
+    for (const k of endpoint.wildKeys) deleteName(t.wild, k, endpoint);
     for (const k of endpoint.ptrKeys) deleteFrom(t.ptr, k, endpoint);
     const view = this.sandboxes.get(sandboxId);
     if (view) {
@@ -411,6 +471,7 @@ export class DnsRecords {
   /**
    * Answer `key` (a wire key, see wireKey) of type `qtype` for a query from `sandboxId`, looking
    * only at the sandbox's networks. A/AAAA answers are shuffled on every call (round robin).
+   * Exact names first; wildcard aliases and a host view's zone only after an exact miss.
    */
   lookup(sandboxId: string, key: string, qtype: number): LocalAnswer {
     const view = this.sandboxes.get(sandboxId);
@@ -423,29 +484,90 @@ export class DnsRecords {
       }
       // Fall through: a reverse name can still be a (weird) alias, treated like any name below.
     }
-    const family = qtype === TYPE_A || qtype === TYPE_AAAA;
     if (nets.length === 1) {
       // The common case: one network, one cached answer per name and family.
       const n = nets[0]!.names.get(key);
-      if (!n) return UNKNOWN;
-      if (!family) return NODATA;
+      if (!n) return this.miss(view, key, qtype);
+      if (qtype !== TYPE_A && qtype !== TYPE_AAAA) return NODATA;
       const a = qtype === TYPE_A ? (n.a ??= answerOf(n, TYPE_A)) : (n.aaaa ??= answerOf(n, TYPE_AAAA));
       return a.kind === 'records' && a.rdata.length > 1 ? { kind: 'records', rdata: shuffleInPlace(a.rdata.slice()) } : a;
     }
-    let known = false;
-    let out: Buffer[] | undefined;
-    for (let i = 0; i < nets.length; i++) {
-      const n = nets[i]!.names.get(key);
-      if (!n) continue;
-      known = true;
-      if (!family) continue;
-      const a = qtype === TYPE_A ? (n.a ??= answerOf(n, TYPE_A)) : (n.aaaa ??= answerOf(n, TYPE_AAAA));
-      if (a.kind !== 'records') continue;
-      if (out) out.push(...a.rdata);
-      else out = a.rdata.slice();
+    const r = findIn(nets, false, key, qtype);
+    return r === UNKNOWN ? this.miss(view, key, qtype) : r;
+  }
+
+  /** After an exact miss: the closest wildcard, then (host views) the name without the zone. */
+  private miss(view: SandboxView, key: string, qtype: number): LocalAnswer {
+    const nets = view.list;
+    const w = wildcardIn(nets, key, qtype);
+    if (w !== UNKNOWN) return w;
+    const bare = view.host && stripZone(key, view.host.zoneKey);
+    if (!bare) return UNKNOWN;
+    const r = findIn(nets, false, bare, qtype);
+    return r === UNKNOWN ? wildcardIn(nets, bare, qtype) : r;
+  }
+
+  /**
+   * Serve one network to a host listener as `viewId` (never a sandbox id): lookup(viewId, …)
+   * answers that network's names, upstreamsFor(viewId) is undefined (a host listener never
+   * forwards). `zone` (the network name) also makes "<name>.<zone>" answer. Replaces an earlier
+   * view of the same id; undone by removeHostView, and by removeNetwork.
+   */
+  addHostView(viewId: string, networkId: string, zone?: string): void {
+    const t = this.networks.get(networkId);
+    if (!t) throw new NotFoundError(`network ${networkId}: not known to the DNS (addNetwork first)`);
+    if (this.sandboxes.get(viewId) && !this.sandboxes.get(viewId)!.host) throw new InvalidArgumentError(`viewId: ${viewId} is a sandbox`);
+    let zoneKey: string | undefined;
+    try {
+      zoneKey = zone ? wireKey(zone) : undefined;
+    } catch {
+      zoneKey = undefined; // a network name that is no DNS name: bare names only
     }
-    if (out) return { kind: 'records', rdata: out.length > 1 ? shuffleInPlace(out) : out };
-    return known ? NODATA : UNKNOWN;
+    this.sandboxes.set(viewId, { networks: new Set([t]), list: [t], upstreams: undefined, host: { networkId, zone, zoneKey } });
+    if (this.watchers.size) this.changed({ op: 'addHostView', viewId, networkId, zone });
+  }
+
+  /** Idempotent. */
+  removeHostView(viewId: string): void {
+    if (!this.sandboxes.get(viewId)?.host) return;
+    this.sandboxes.delete(viewId);
+    if (this.watchers.size) this.changed({ op: 'removeHostView', viewId });
+  }
+
+  /** Does some host view see this network? (O(host views); not on the query path) */
+  hasHostView(networkId: string): boolean {
+    for (const v of this.sandboxes.values()) if (v.host?.networkId === networkId) return true;
+    return false;
+  }
+
+  /**
+   * What a name that lookup() did not answer and that is not forwarded gets. A sandbox: NXDOMAIN
+   * (REFUSED when it is on no network). A host view: NXDOMAIN inside its zone ("x.mynet": the
+   * zone is ours), REFUSED for every other name — the host listener answers its network's names
+   * and nothing else, so it can never serve as an open resolver on the bridge.
+   */
+  missRcode(sandboxId: string, key: string): MissRcode {
+    const view = this.sandboxes.get(sandboxId);
+    if (!view) return 'refused';
+    if (!view.host) return 'nxdomain';
+    const z = view.host.zoneKey;
+    return z !== undefined && (key === z || stripZone(key, z) !== undefined) ? 'nxdomain' : 'refused';
+  }
+
+  /**
+   * Every endpoint of `networkId` as a hosts-file entry (address, then name, exact aliases and
+   * short id); wildcard aliases have no hosts-file form and are left out.
+   */
+  hostsEntries(networkId: string): Array<{ ip: string; names: string[] }> {
+    const t = this.networks.get(networkId);
+    if (!t) return [];
+    const out: Array<{ ip: string; names: string[] }> = [];
+    for (const e of t.endpoints.values()) {
+      const names = [e.src.name, ...(e.src.aliases ?? []).filter((a) => !a.startsWith('*')), ...(e.src.shortId ? [e.src.shortId] : [])];
+      if (e.src.ipv4) out.push({ ip: e.src.ipv4, names });
+      if (e.src.ipv6) out.push({ ip: e.src.ipv6, names });
+    }
+    return out;
   }
 
   /**
@@ -455,7 +577,7 @@ export class DnsRecords {
    */
   upstreamsFor(sandboxId: string): readonly string[] | undefined {
     const view = this.sandboxes.get(sandboxId);
-    if (!view) return undefined;
+    if (!view || view.host) return undefined;
     let external = false;
     let fromNetwork: readonly string[] | undefined;
     for (const t of view.networks) {
@@ -473,6 +595,58 @@ export class DnsRecords {
     for (const t of this.networks.values()) names += t.names.size;
     return { networks: this.networks.size, sandboxes: this.sandboxes.size, names };
   }
+}
+
+/** `key` on several networks, exact names (wild false) or wildcard parents (wild true). */
+function findIn(nets: readonly NetworkTable[], wild: boolean, key: string, qtype: number): LocalAnswer {
+  const family = qtype === TYPE_A || qtype === TYPE_AAAA;
+  let known = false;
+  let out: Buffer[] | undefined;
+  for (let i = 0; i < nets.length; i++) {
+    const t = nets[i]!;
+    const n = (wild ? t.wild : t.names).get(key);
+    if (!n) continue;
+    known = true;
+    if (!family) continue;
+    const a = qtype === TYPE_A ? (n.a ??= answerOf(n, TYPE_A)) : (n.aaaa ??= answerOf(n, TYPE_AAAA));
+    if (a.kind !== 'records') continue;
+    if (out) out.push(...a.rdata);
+    else out = a.rdata.slice();
+  }
+  if (out) return { kind: 'records', rdata: out.length > 1 ? shuffleInPlace(out) : out };
+  return known ? NODATA : UNKNOWN;
+}
+
+/**
+ * The closest wildcard above `key`: drop one label at a time (O(labels)) and look the rest up
+ * among the wildcard parents. Never matches the parent itself ("*.web" does not answer "web").
+ */
+function wildcardIn(nets: readonly NetworkTable[], key: string, qtype: number): LocalAnswer {
+  let any = false;
+  for (let i = 0; i < nets.length; i++) if (nets[i]!.wild.size) { any = true; break; }
+  if (!any) return UNKNOWN;
+  let i = 0;
+  for (;;) {
+    const n = key.charCodeAt(i);
+    if (!(n > 0)) return UNKNOWN; // the root (or a malformed key): nothing above it
+    i += 1 + n;
+    if (i >= key.length) return UNKNOWN;
+    const r = findIn(nets, true, key.slice(i), qtype);
+    if (r !== UNKNOWN) return r;
+  }
+}
+
+/** "x.y.<zone>" → the key of "x.y"; undefined when `key` is not strictly below the zone. */
+function stripZone(key: string, zoneKey: string | undefined): string | undefined {
+  if (zoneKey === undefined || key.length <= zoneKey.length || !key.endsWith(zoneKey)) return undefined;
+  // The suffix must start at a label boundary: walk the labels.
+  let i = 0;
+  while (i < key.length - zoneKey.length) {
+    const n = key.charCodeAt(i);
+    if (n === 0) return undefined;
+    i += 1 + n;
+  }
+  return i === key.length - zoneKey.length ? key.slice(0, i) + '\0' : undefined;
 }
 
 function checkServer(s: string, field: string): void {

@@ -337,8 +337,9 @@ export class DnsServer {
     const list = ups === undefined ? undefined : ups.length ? ups : this.defaultUpstreams();
     if (list === undefined || list.length === 0 || (q.edns && q.ednsVersion !== 0)) {
       // Internal network (or nowhere to forward): the name does not exist for this sandbox.
-      // A socket whose sandbox is on no network at all has nothing to serve: REFUSED.
-      const rcode = this.records.knows(sandboxId) ? RCODE.NXDOMAIN : RCODE.REFUSED;
+      // A socket whose sandbox is on no network at all has nothing to serve: REFUSED. A host
+      // listener (records.addHostView) never forwards: REFUSED outside its network's zone.
+      const rcode = this.records.missRcode(sandboxId, q.key) === 'nxdomain' ? RCODE.NXDOMAIN : RCODE.REFUSED;
       this.publish(sandboxId, tcp, q, rcode, 'local');
       return buildAnswer(q, { rcode, type, rdata: NO_RDATA, ttl: this.ttl, maxSize });
     }

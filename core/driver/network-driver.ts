@@ -119,6 +119,11 @@ export interface NetworkDriverCapabilities {
   scope: 'local' | 'global';
   connectivityScope: 'local' | 'global';
   gwAllocChecker?: boolean;
+  /**
+   * The network's gateway addresses live on a host interface in tsd's netns (a bridge), so the
+   * host can reach services there (com.tsd.network.host_dns). Absent: false.
+   */
+  gatewayOnHost?: boolean;
 }
 
 export interface NetworkDriver {

@@ -76,4 +76,6 @@ export interface ApiNetwork {
   Containers: Record<string, ApiEndpointResource>;
   Options: Record<string, string>;
   Labels: Record<string, string>;
+  /** tsd only: the host listener addresses ("10.1.0.1:53") when com.tsd.network.host_dns is on. */
+  HostDNS?: string[];
 }

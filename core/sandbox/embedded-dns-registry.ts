@@ -20,7 +20,9 @@ interface EndpointRef {
  * bindSocketInNetns). Records go through dns.registry; this layer adds what the resolver cannot
  * know alone: which networks are internal, when a sandbox needs its sockets, when it is gone.
  */
-export function createEmbeddedDnsRegistry(dns: EmbeddedDns, kernel: Pick<Kernel, 'netns' | 'linksIn'>, log: Logger): DnsRegistry {
+export function createEmbeddedDnsRegistry(
+  dns: EmbeddedDns, kernel: Pick<Kernel, 'netns' | 'linksIn'>, log: Logger, o: { hostDnsPort?: number } = {},
+): DnsRegistry {
   const endpoints = new Map<string, EndpointRef>();
   const sandboxes = new Set<string>();
 
@@ -61,7 +63,11 @@ export function createEmbeddedDnsRegistry(dns: EmbeddedDns, kernel: Pick<Kernel,
       await dns.detachSandbox(sandboxId);
     },
     async removeNetwork(networkId) {
+      await dns.hostDns.unserve(networkId);
       if (dns.records.hasNetwork(networkId)) dns.records.removeNetwork(networkId);
     },
+    addHostDns: (n) => dns.hostDns.serve({ ...n, port: o.hostDnsPort ?? 53 }),
+    removeHostDns: (networkId) => dns.hostDns.unserve(networkId),
+    hostDnsAddresses: (networkId) => dns.hostDns.addresses(networkId),
   };
 }

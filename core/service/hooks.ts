@@ -67,8 +67,17 @@ export interface DnsRegistry {
   remove(networkId: string, endpointId: string): Promise<void>;
   /** The sandbox is going away: close its resolver sockets. Idempotent. */
   removeSandbox?(sandboxId: string): Promise<void>;
-  /** The network is going away: forget its table. Idempotent. */
+  /** The network is going away: forget its table (and close its host listeners). Idempotent. */
   removeNetwork?(networkId: string): Promise<void>;
+  /**
+   * Serve the network's names to the host on its gateway addresses (com.tsd.network.host_dns);
+   * returns what is served ("10.1.0.1:53"). Undone by removeHostDns. Absent: no embedded DNS.
+   */
+  addHostDns?(n: { networkId: string; name: string; addresses: string[] }): Promise<string[]>;
+  /** Idempotent. */
+  removeHostDns?(networkId: string): Promise<void>;
+  /** What addHostDns serves now for the network ([] when nothing). */
+  hostDnsAddresses?(networkId: string): string[];
 }
 
 export interface NetnsProvider {
@@ -106,6 +115,24 @@ export class MemoryDnsRegistry implements DnsRegistry {
   }
   async remove(networkId: string, endpointId: string): Promise<void> {
     this.records.delete(`${networkId}/${endpointId}`);
+  }
+  /** networkId → what addHostDns was given */
+  readonly hostDns = new Map<string, { name: string; addresses: string[] }>();
+  /** Make addHostDns fail (a port in use). */
+  failHostDns: Error | undefined;
+  async addHostDns(n: { networkId: string; name: string; addresses: string[] }): Promise<string[]> {
+    if (this.failHostDns) throw this.failHostDns;
+    this.hostDns.set(n.networkId, { name: n.name, addresses: n.addresses });
+    return this.hostDnsAddresses(n.networkId);
+  }
+  async removeHostDns(networkId: string): Promise<void> {
+    this.hostDns.delete(networkId);
+  }
+  async removeNetwork(networkId: string): Promise<void> {
+    this.hostDns.delete(networkId);
+  }
+  hostDnsAddresses(networkId: string): string[] {
+    return (this.hostDns.get(networkId)?.addresses ?? []).map((a) => `${a}:53`);
   }
   lookup(networkId: string, name: string): string[] {
     const out: string[] = [];

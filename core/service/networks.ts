@@ -21,7 +21,9 @@ import { nameProblem, newId } from '../model/ids.js';
 import type { ApiNetwork, NetworkRecord, StoredIpamPool } from '../model/network.js';
 import type { SandboxRecord } from '../model/sandbox.js';
 import { UndoStack } from '../undo.js';
+import { aliasKey } from '../dns/records.js';
 import type { DnsRegistry, SandboxNetworking } from './hooks.js';
+import { HOST_DNS_OPTION, checkHostDns, hostDnsAddresses, hostDnsOn, hostDnsOption } from './host-dns-option.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import type { Records } from './records.js';
 import type { SandboxFiles } from './sandbox-files.js';
@@ -138,6 +140,7 @@ export class NetworkService {
     }
     const configs = ipam.config ?? [];
     configs.forEach((c, i) => this.checkIpamConfig(c, i));
+    const hostDns = hostDnsOption(options);
     const enableIpv6 = input.enableIpv6 ?? configs.some((c) => c.subnet && isV6(c.subnet));
     if (!enableIpv6 && configs.some((c) => c.subnet && isV6(c.subnet))) {
       throw new InvalidArgumentError('IPAM.Config: an IPv6 subnet was given but EnableIPv6 is false');
@@ -177,6 +180,7 @@ export class NetworkService {
     const ipamDriver = await this.d.registry.get('IpamDriver', record.ipamDriver);
     const caps = await driver.getCapabilities();
     record.scope = caps.scope;
+    if (hostDns) checkHostDns(record, caps, !!this.d.dns.addHostDns);
 
     // Stored before the first IPAM or driver step, retired by the commit that writes the record:
     // after a crash the startup reconcile rolls back whatever it names (peers.md #34).
@@ -224,6 +228,14 @@ export class NetworkService {
         ipv6Data: record.pools.filter((p) => p.v6).map(toData),
       });
       undo.push(`delete network ${record.name} in driver ${driver.name}`, () => driver.deleteNetwork(record.id));
+      if (hostDns) {
+        // Refused and rolled back when the listener cannot bind (a port in use): a network that
+        // says host_dns=true always has it, and nothing is left half-made.
+        const addresses = hostDnsAddresses(record.pools);
+        if (!addresses.length) throw new InvalidArgumentError(`option ${HOST_DNS_OPTION}: network ${record.name} has no IPv4 gateway to listen on`);
+        undo.push('remove host DNS listener', () => this.d.dns.removeHostDns!(record.id));
+        await this.d.dns.addHostDns!({ networkId: record.id, name: record.name, addresses });
+      }
       await this.d.records.createNetwork(record, intent);
     }).catch(async (e: unknown) => {
       await this.dropIntentAfterRollback(intent, e);
@@ -327,6 +339,8 @@ export class NetworkService {
       Containers: containers,
       Options: n.options,
       Labels: n.labels,
+      // tsd's own field: where the host can ask for this network's names (com.tsd.network.host_dns).
+      ...(!n.configOnly && hostDnsOn(n.options) ? { HostDNS: this.d.dns.hostDnsAddresses?.(n.id) ?? [] } : {}),
     };
   }
 
@@ -458,9 +472,8 @@ export class NetworkService {
     if (input.macAddress && !/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(input.macAddress)) {
       throw new InvalidArgumentError(`MacAddress: ${JSON.stringify(input.macAddress)} is not a valid MAC address`);
     }
-    for (const a of input.aliases ?? []) {
-      if (!/^[a-zA-Z0-9_.-]{1,253}$/.test(a)) throw new InvalidArgumentError(`Aliases: ${JSON.stringify(a)} is not a valid DNS name`);
-    }
+    // The resolver's own rules (dots, a leftmost "*" wildcard label): refused here, before any step.
+    (input.aliases ?? []).forEach((a, i) => aliasKey(a, `Aliases[${i}]`));
     return this.lock.runAll([n.id, `sandbox:${sb.id}`], () => this.connectLocked(n, sb, input));
   }
 
@@ -714,6 +727,7 @@ export class NetworkService {
         } catch (e) {
           this.d.log.warn('reconcile: network driver unavailable', { network: n.name, driver: n.driver, err: e });
         }
+        await this.restoreHostDns(n);
       }
       for (const ep of await this.d.records.networkEndpoints(n.id)) {
         const sb = sandboxes.get(ep.sandboxId);
@@ -735,6 +749,19 @@ export class NetworkService {
       }
     }
     return { staleEndpoints };
+  }
+
+  /**
+   * Listeners live in memory: put a host_dns network's back at start-up. A port taken meanwhile
+   * cannot refuse a network that exists: logged, and inspect shows HostDNS: [].
+   */
+  private async restoreHostDns(n: NetworkRecord): Promise<void> {
+    if (!hostDnsOn(n.options) || !this.d.dns.addHostDns) return;
+    try {
+      await this.d.dns.addHostDns({ networkId: n.id, name: n.name, addresses: hostDnsAddresses(n.pools) });
+    } catch (e) {
+      this.d.log.warn('reconcile: host DNS listener not restored', { network: n.name, err: e });
+    }
   }
 
   // ---------------------------------------------------------------- crash recovery (peers.md #34)

@@ -28,7 +28,9 @@ export class FakeNetworkDriver implements NetworkDriver {
     this.calls.push(m);
     if (this.failOn.has(m)) throw new InternalError(`${m} failed (injected)`);
   }
-  async getCapabilities() { return { scope: 'local' as const, connectivityScope: 'local' as const }; }
+  /** Says its gateway is on the host, as tsd-bridge (com.tsd.network.host_dns). */
+  gatewayOnHost = true;
+  async getCapabilities() { return { scope: 'local' as const, connectivityScope: 'local' as const, gatewayOnHost: this.gatewayOnHost }; }
   async createNetwork(req: CreateNetworkRequest) { this.maybeFail('createNetwork'); this.networks.set(req.networkId, req); await this.maybeHang('createNetwork'); }
   async deleteNetwork(id: string) { this.maybeFail('deleteNetwork'); await this.maybeHang('deleteNetwork'); this.networks.delete(id); }
   async listEndpoints(networkId: string) { return [...this.endpoints].filter(([, r]) => r.networkId === networkId).map(([id]) => id); }

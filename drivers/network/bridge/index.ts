@@ -575,7 +575,7 @@ export function createBridgeDriver(ctx: DriverContext): BridgeDriver {
     return { backend: kernel.firewall?.backend ?? 'none', networks: networks.length, ports: ports.length };
   }
 
-  const caps: NetworkDriverCapabilities = { scope: 'local', connectivityScope: 'local' };
+  const caps: NetworkDriverCapabilities = { scope: 'local', connectivityScope: 'local', gatewayOnHost: true };
   return {
     name: BRIDGE_DRIVER_NAME,
     async getCapabilities() { return caps; },
