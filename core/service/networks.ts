@@ -380,23 +380,54 @@ export class NetworkService {
       const stale = await this.d.records.networkEndpoints(n.id);
       if (stale.length) await this.d.reapVanishedSandboxes([...new Set(stale.map((e) => e.sandboxId))]);
     }
-    await this.lock.run(n.id, async () => {
-      const eps = await this.d.records.networkEndpoints(n.id);
-      if (eps.length && !opts.force) {
-        throw new ForbiddenError(`error while removing network: network ${n.name} id ${n.id} has active endpoints (${eps.map((e) => e.name).join(', ')})`);
-      }
-      // Forced with endpoints: the intent covers the endpoint loop too (finished after a crash).
-      if (eps.length && !n.configOnly) await this.d.records.putIntent({ kind: 'network-rm', id: n.id, created: now() });
-      for (const ep of eps) await this.teardownEndpoint(n, ep, true);
-      await this.teardownNetwork(n, !!opts.force);
-      // Forced: the sandboxes that lost an endpoint get their hosts files rewritten.
-      for (const sandboxId of new Set(eps.map((e) => e.sandboxId))) {
-        try {
-          const sb = await this.d.records.findSandbox(sandboxId);
-          this.d.files.updateHosts(sb, await this.d.records.sandboxEndpoints(sb.id));
-        } catch { /* sandbox gone meanwhile: nothing to rewrite */ }
-      }
-    });
+    // Forced with endpoints: the sandboxes' locks are held too, as disconnect holds them, so the
+    // default route each one loses is handed on (handOverGateway) with no connect or disconnect
+    // of the same sandbox in between. The set is read before locking; a connect that slipped in
+    // meanwhile adds a sandbox, so the locks are taken again with it.
+    let sandboxIds = opts.force ? await this.endpointSandboxes(n.id) : [];
+    for (;;) {
+      const done = await this.lock.runAll([n.id, ...sandboxIds.map((id) => `sandbox:${id}`)], async () => {
+        const eps = await this.d.records.networkEndpoints(n.id);
+        if (eps.length && !opts.force) {
+          throw new ForbiddenError(`error while removing network: network ${n.name} id ${n.id} has active endpoints (${eps.map((e) => e.name).join(', ')})`);
+        }
+        const held = new Set(sandboxIds);
+        if (eps.some((e) => !held.has(e.sandboxId))) {
+          sandboxIds = [...new Set([...sandboxIds, ...eps.map((e) => e.sandboxId)])];
+          return false;
+        }
+        // Forced with endpoints: the intent covers the endpoint loop too (finished after a crash).
+        if (eps.length && !n.configOnly) await this.d.records.putIntent({ kind: 'network-rm', id: n.id, created: now() });
+        await this.teardownEndpointsOfNetwork(n, eps);
+        await this.teardownNetwork(n, !!opts.force);
+        return true;
+      });
+      if (done) return;
+    }
+  }
+
+  private async endpointSandboxes(networkId: string): Promise<string[]> {
+    return [...new Set((await this.d.records.networkEndpoints(networkId)).map((e) => e.sandboxId))];
+  }
+
+  /**
+   * Forced removal of every endpoint of a network (network rm -f, or its crash recovery): each is
+   * torn down, then its sandbox's default route moves to the next network with a gateway, as on
+   * disconnect, and its hosts file is rewritten. A sandbox whose record is gone gets neither.
+   */
+  private async teardownEndpointsOfNetwork(n: NetworkRecord, eps: readonly EndpointRecord[]): Promise<void> {
+    const sandboxes = new Map<string, SandboxRecord | undefined>();
+    for (const ep of eps) {
+      if (!sandboxes.has(ep.sandboxId)) sandboxes.set(ep.sandboxId, await this.d.records.findSandbox(ep.sandboxId).catch(() => undefined));
+      await this.teardownEndpoint(n, ep, true, sandboxes.get(ep.sandboxId) ?? ({ netnsPath: '' } as SandboxRecord));
+    }
+    for (const ep of eps) {
+      const sb = sandboxes.get(ep.sandboxId);
+      if (!sb) continue;
+      const rest = await this.d.records.sandboxEndpoints(sb.id);
+      await this.handOverGateway(sb, ep, rest);
+      this.d.files.updateHosts(sb, rest);
+    }
   }
 
   /**
@@ -650,7 +681,7 @@ export class NetworkService {
     try {
       await this.d.sandboxNetworking.setDefaultGateway(req);
     } catch (e) {
-      this.d.log.warn('disconnect: could not move the default route to the next network', { sandbox: sb.name, err: e });
+      this.d.log.warn('could not move the default route to the next network', { sandbox: sb.name, left: gone.networkId.slice(0, 12), err: e });
     }
   }
 
@@ -852,7 +883,7 @@ export class NetworkService {
     const n = await this.d.records.findNetwork(i.id).catch(() => undefined);
     if (!n) return this.d.records.deleteIntent(i);
     await this.lock.run(n.id, async () => {
-      for (const ep of await this.d.records.networkEndpoints(n.id)) await this.teardownEndpoint(n, ep, true);
+      await this.teardownEndpointsOfNetwork(n, await this.d.records.networkEndpoints(n.id));
       await this.teardownNetwork(n, false, true);
     });
     await this.d.dns.removeNetwork?.(n.id);

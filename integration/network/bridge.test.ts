@@ -169,6 +169,21 @@ describe('tsd-bridge (real kernel)', function () {
     assert.deepEqual((await defaults()).map((d: string) => d.split(' ')[0]), ['10.88.11.1']);
   });
 
+  it('network rm -f of the network holding the default route: the sandbox keeps one, via its other network', async () => {
+    await s.services.networks.create({ name: 'rfa', ipam: { config: [{ subnet: '10.88.13.0/24', gateway: '10.88.13.1' }] } });
+    await s.services.networks.create({ name: 'rfb', ipam: { config: [{ subnet: '10.88.14.0/24', gateway: '10.88.14.1' }] } });
+    await sandbox('rmf');
+    await s.services.networks.connect({ network: 'rfa', sandbox: 'rmf' });
+    await s.services.networks.connect({ network: 'rfb', sandbox: 'rmf' });
+    const routes = async () => (await ipJ(['route'], ns('rmf'))).map((r: any) => `${r.dst} ${r.gateway ?? '-'} ${r.dev}`).sort();
+    assert.deepEqual(await routes(), ['10.88.13.0/24 - eth0', '10.88.14.0/24 - eth1', 'default 10.88.13.1 eth0']);
+    await s.services.networks.remove('rfa', { force: true });
+    assert.deepEqual(await routes(), ['10.88.14.0/24 - eth1', 'default 10.88.14.1 eth1']);
+    assert.ok(await ping(ns('rmf'), '10.88.14.1'), 'the gateway of rfb answers');
+    await s.services.networks.remove('rfb', { force: true });
+    assert.deepEqual(await routes(), [], 'the last network gone: no route left');
+  });
+
   it('IPv6: sandboxes ping each other over a v6 subnet with a v6 default route', async () => {
     await s.services.networks.create({
       name: 'n6', enableIpv6: true,

@@ -154,4 +154,22 @@ describe('NetworkService', () => {
     const e4 = await h.networks.connect({ network: 'g3', sandbox: 'multi' });
     assert.equal(att.get(e4.id)!.join.gateway, '10.0.0.1', 'alone again: it installs the route');
   });
+
+  it('network rm -f hands the default route of each sandbox on to its next network, as disconnect does', async () => {
+    await h.networks.create({ name: 'fa', ipam: { config: [{ subnet: '10.61.0.0/24' }] } });
+    await h.networks.create({ name: 'fb', ipam: { config: [{ subnet: '10.62.0.0/24' }] } });
+    await h.sandboxes.create({ name: 'two' });
+    await h.sandboxes.create({ name: 'one' });
+    await h.networks.connect({ network: 'fa', sandbox: 'two' });
+    await new Promise((r) => setTimeout(r, 5)); // distinct created stamps
+    const b = await h.networks.connect({ network: 'fb', sandbox: 'two' });
+    await h.networks.connect({ network: 'fa', sandbox: 'one' });
+    await h.networks.remove('fa', { force: true });
+    const two = await h.sandboxes.inspect('two');
+    assert.deepEqual(h.sandboxNetworking.defaultGateways, [{ netnsPath: two.NetnsPath, gateway: b.gateway }],
+      'the sandbox on fa and fb gets its default route via fb; the one on fa alone gets none');
+    assert.deepEqual(Object.keys(two.Networks), ['fb']);
+    assert.doesNotMatch(fs.readFileSync(two.HostsPath, 'utf8'), /10\.61\./, 'hosts file rewritten');
+    await assert.rejects(h.networks.inspect('fa'), code('NotFound'));
+  });
 });
