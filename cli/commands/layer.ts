@@ -1,10 +1,11 @@
-// cli/commands/layer.ts — `tsctl layer import|ls|inspect|rm|mount|unmount|export` on tsd's
+// cli/commands/layer.ts — `tsctl layer import|ls|inspect|rm|mount|unmount|export|check` on tsd's
 // /layers API. Import and export stream (never buffered) and draw a progress bar on stderr when
 // stderr is a terminal.
 
 import fs from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { Command } from 'commander';
+import type { ApiLayerCheck } from '../../core/api/routes/layers.js';
 import type { ApiLayer } from '../../core/service/layers.js';
 import { ApiClient } from '../api-client.js';
 import { CliContext, UsageError } from '../context.js';
@@ -144,5 +145,37 @@ export function layerCommand(ctx: CliContext): Command {
       }
     });
 
+  cmd
+    .command('check')
+    .description('Check tsd\'s layers against their files and the kernel\'s mounts; --repair fixes what is safe (exit 1 while problems remain)')
+    .option('--repair', 'fix what is safe: interrupted operations, apply leftovers, mount counts, records whose files are gone with nothing on top')
+    .option('--format <format>', 'json for the API\'s answer')
+    .action(async (o: { repair?: boolean; format?: string }) => {
+      if (o.format && o.format !== 'json') throw new UsageError(`--format ${o.format}: check takes json only`);
+      const r = await ctx.client.call<ApiLayerCheck>('POST', `/layers/check${ApiClient.query({ repair: o.repair ? '1' : undefined })}`);
+      if (o.format === 'json') ctx.out(JSON.stringify(r, null, 2) + '\n');
+      else ctx.out(formatLayerCheck(r, !!o.repair));
+      if (r.Remaining > 0) ctx.exitCode = 1;
+    });
+
   return cmd;
+}
+
+/** One block per problem (what, then what was or would be done), and a summary line. */
+export function formatLayerCheck(r: ApiLayerCheck, repair: boolean): string {
+  let s = '';
+  for (const p of r.Problems) {
+    s += `${p.Layer.slice(0, 12)}  ${p.Kind}: ${p.Detail}\n`;
+    const what = p.Action === 'none' ? `not repaired: ${p.Reason ?? ''}`
+      : p.Status === 'repaired' ? `repaired: ${p.Action}`
+      : p.Status === 'gone' ? 'resolved meanwhile (re-checked before repairing)'
+      : p.Status === 'failed' ? `repair failed (${p.Action}): ${p.Error ?? ''}`
+      : repair ? `not repaired: ${p.Action}` : `--repair would: ${p.Action}`;
+    s += `    ${what}\n`;
+  }
+  const repaired = r.Problems.filter((p) => p.Status === 'repaired').length;
+  s += r.Problems.length === 0
+    ? `${r.Checked} layer(s) checked: no problems\n`
+    : `${r.Checked} layer(s) checked: ${r.Problems.length} problem(s), ${repaired} repaired, ${r.Remaining} remaining\n`;
+  return s;
 }

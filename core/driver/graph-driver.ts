@@ -79,3 +79,28 @@ export interface DigestingApply {
 export function hasDigestingApply(d: GraphDriver): d is GraphDriver & DigestingApply {
   return typeof (d as Partial<DigestingApply>).applyDiffWithDigest === 'function';
 }
+
+/** What a driver can tell about one layer's files (`tsctl layer check`). */
+export interface LayerFilesState {
+  /** Parts the layer cannot be used without that are gone ("diff/", "lower l/ABC…"); [] = complete. */
+  missing: string[];
+  /** "none": using the layer needs no kernel mount (a base overlay2 layer, vfs); else whether one is in /proc/self/mountinfo now. */
+  kernelMount: 'none' | 'mounted' | 'unmounted';
+}
+
+/**
+ * Optional capability: a look at the files behind the driver's layers, for the startup reconcile
+ * and `tsctl layer check`. It reports facts and removes only leftovers that belong to no layer.
+ */
+export interface LayerFilesInspection {
+  /** undefined when the driver has no layer `id` at all. */
+  inspectLayer(id: string): Promise<LayerFilesState | undefined>;
+  /** Layers (any owner: dockerd's too) holding the leftovers of an apply a crash interrupted, not one under way now. */
+  interruptedApplies(): Promise<string[]>;
+  /** Remove those leftovers of layer `id`; false when there were none (or an apply is under way). */
+  removeInterruptedApply(id: string): Promise<boolean>;
+}
+
+export function hasLayerFilesInspection(d: GraphDriver): d is GraphDriver & LayerFilesInspection {
+  return typeof (d as Partial<LayerFilesInspection>).inspectLayer === 'function';
+}

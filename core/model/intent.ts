@@ -1,7 +1,8 @@
 // core/model/intent.ts — what a multi-step operation is about to do, stored before its first
 // driver or kernel step and deleted in the same commit as its final record. After a crash, every
 // intent still stored names an operation that did not finish: startup reconcile rolls it back
-// (connect, network create) or finishes it (disconnect, network rm, sandbox rm).
+// (connect, network create, layer import) or finishes it (disconnect, network rm, sandbox rm,
+// layer rm).
 
 import type { StoredIpamPool } from './network.js';
 
@@ -53,4 +54,24 @@ export interface SandboxRemoveIntent {
   created: string;
 }
 
-export type Intent = ConnectIntent | DisconnectIntent | NetworkCreateIntent | NetworkRemoveIntent | SandboxRemoveIntent;
+
+export interface LayerImportIntent {
+  kind: 'layer-import';
+  /** The new layer's id (the driver layer made for it is removed on rollback). */
+  id: string;
+  parent: string;
+  driver: string;
+  created: string;
+}
+
+export interface LayerRemoveIntent {
+  kind: 'layer-rm';
+  /** The layer id (its driver layer is removed, then its record, on recovery). */
+  id: string;
+  driver: string;
+  created: string;
+}
+
+export type LayerIntent = LayerImportIntent | LayerRemoveIntent;
+
+export type Intent = ConnectIntent | DisconnectIntent | NetworkCreateIntent | NetworkRemoveIntent | SandboxRemoveIntent | LayerIntent;

@@ -42,7 +42,7 @@ export interface Services {
   volumes: VolumeService;
   layers: LayerService;
   firewall: FirewallService;
-  /** Startup repair, sandboxes first (their vanished endpoints), then networks, then volumes. */
+  /** Startup repair: interrupted operations (intents) first, then sandboxes (their vanished endpoints), networks, volumes; layers' leftovers with the intents. */
   reconcile(): Promise<void>;
 }
 
@@ -87,14 +87,16 @@ export function createServices(o: ServicesOptions): Services {
       // Operations a crash interrupted first (their intents), then what no record claims.
       const intents = await networks.recoverIntents();
       const sbIntents = await sandboxes.recoverIntents();
+      const layerIntents = await layers.recoverIntents();
+      const layerFixes = await layers.reconcile();
       const sb = await sandboxes.reconcile();
       const net = await networks.reconcile();
       const swept = await networks.sweepUnclaimed();
       const vol = await volumes.reconcile();
       o.log.info('reconciled', {
-        intentsRecovered: intents.recovered + sbIntents.finished, intentsKept: intents.kept, strayNetns: sbIntents.strayNetns, strayRootfs: sbIntents.strayRootfs,
+        intentsRecovered: intents.recovered + sbIntents.finished + layerIntents.recovered, intentsKept: intents.kept + layerIntents.kept, strayNetns: sbIntents.strayNetns, strayRootfs: sbIntents.strayRootfs,
         sandboxesRemoved: sb.removed.length, staleEndpoints: net.staleEndpoints, unclaimedEndpoints: swept.endpoints,
-        unclaimedAddresses: swept.addresses, volumesMissing: vol.missing.length,
+        unclaimedAddresses: swept.addresses, volumesMissing: vol.missing.length, layersRepaired: layerFixes.repaired, layerProblems: layerFixes.remaining,
       });
     },
   };

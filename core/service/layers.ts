@@ -4,17 +4,24 @@
 // layer's changes against its parent; rm is refused while mounted or while a child sits on top.
 // The driver keeps the files, the record (store key "layers/<id>") keeps id, parent, diffId,
 // size, driver and the mount count. A failed import removes the half-made layer.
+// Crash safety (peers.md #36): import and rm store an intent first (core/model/intent.ts), retired
+// in the commit that writes / deletes the record; recoverIntents rolls an interrupted import back
+// and finishes an interrupted rm. reconcile (startup) also removes apply leftovers and mounts no
+// record counts; check() is `tsctl layer check [--repair]` (decisions in layer-check.ts).
 
 import crypto from 'node:crypto';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { DriverRegistry } from '../driver/registry.js';
-import { hasDigestingApply, type AppliedDiff, type GraphDriver } from '../driver/graph-driver.js';
+import { hasDigestingApply, hasLayerFilesInspection, type AppliedDiff, type GraphDriver, type LayerFilesState } from '../driver/graph-driver.js';
 import { ConflictError, InvalidArgumentError, NotFoundError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { ID_RE, newId } from '../model/ids.js';
+import type { LayerImportIntent, LayerIntent, LayerRemoveIntent } from '../model/intent.js';
 import type { Store } from '../store/store.js';
 import { KeyedMutex } from './keyed-mutex.js';
+import { planLayerCheck, repairOrder, type LayerCheckFacts, type LayerProblem } from './layer-check.js';
+import { intentKey } from './records.js';
 
 export interface LayerRecord {
   id: string;
@@ -71,6 +78,8 @@ export function toApiLayer(r: LayerRecord): ApiLayer {
 
 export class LayerService {
   private readonly lock = new KeyedMutex();
+  /** Layers with an import or rm running in this process (their intents are not stale). */
+  private readonly active = new Set<string>();
   readonly defaultDriver: string;
 
   constructor(private readonly d: LayerServiceDeps) {
@@ -110,23 +119,31 @@ export class LayerService {
     const id = newId();
     const parentId = parent?.id ?? '';
     // The parent must not go away while a child is being made on it.
-    return this.lock.run(parentId || id, async () => {
+    return this.lock.run(parentId || id, () => this.underWay(id, async () => {
       if (parent && !(await this.d.store.get(key(parent.id)))) throw new NotFoundError(`layer ${parent.id} not found`);
-      await driver.create(id, parentId);
+      const intent: LayerImportIntent = { kind: 'layer-import', id, parent: parentId, driver: driverName, created: new Date().toISOString() };
+      await this.d.store.put(intentKey(intent), intent);
       try {
+        await driver.create(id, parentId);
         const applied = await applyWithDigest(driver, id, parentId, tar);
         const rec: LayerRecord = {
           id, parent: parentId, diffId: applied.diffId, size: applied.size, driver: driverName, created: new Date().toISOString(), mounts: 0,
         };
-        await this.d.store.put(key(id), rec);
+        await this.d.store.commit([{ key: key(id), revision: 0 }], [{ op: 'put', key: key(id), value: rec }, { op: 'delete', key: intentKey(intent) }]);
         this.d.log.info('layer imported', { id, parent: parentId, diffId: rec.diffId, size: rec.size, driver: driverName });
         return rec;
       } catch (e) {
-        await driver.remove(id).catch((re: unknown) => this.d.log.error('removing a failed import', { id, err: re }));
         tar.resume();
+        // The intent goes only once the half-made layer is gone: else the next start removes it.
+        try {
+          await driver.remove(id);
+          await this.d.store.delete(intentKey(intent));
+        } catch (re) {
+          this.d.log.error('removing a failed import (left to the next start)', { id, err: re });
+        }
         throw e;
       }
-    });
+    }));
   }
 
   async mount(ref: string): Promise<{ record: LayerRecord; path: string }> {
@@ -167,12 +184,178 @@ export class LayerService {
       if (rw.length) throw new ConflictError(`layer ${r.id} is the root filesystem of sandbox(es) ${rw.map((c) => c.owner.slice(0, 12)).join(', ')}`);
       const children = (await this.list()).filter((c) => c.parent === r.id);
       if (children.length) throw new ConflictError(`layer ${r.id} is the parent of ${children.map((c) => c.id.slice(0, 12)).join(', ')}`);
-      // Record first: a crash between the two leaves an orphan directory, never a record without files.
-      await this.d.store.delete(key(r.id));
-      await (await this.driver(r.driver)).remove(r.id);
+      await this.underWay(r.id, async () => {
+        // The intent first: a crash after it is finished by the next start (files, then record).
+        const intent: LayerRemoveIntent = { kind: 'layer-rm', id: r.id, driver: r.driver, created: new Date().toISOString() };
+        await this.d.store.put(intentKey(intent), intent);
+        await this.finishRemove(intent);
+      });
       this.d.log.info('layer removed', { id: r.id });
       return r;
     });
+  }
+
+  /** Run `fn` with layer `id` marked as having an operation under way (its intent is not stale). */
+  private async underWay<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    this.active.add(id);
+    try {
+      return await fn();
+    } finally {
+      this.active.delete(id);
+    }
+  }
+
+  private async finishRemove(i: LayerRemoveIntent): Promise<void> {
+    await (await this.driver(i.driver)).remove(i.id);
+    await this.d.store.commit([], [{ op: 'delete', key: key(i.id) }, { op: 'delete', key: intentKey(i) }]);
+  }
+
+  private async rollbackImport(i: LayerImportIntent): Promise<void> {
+    // Its record is written in the commit that retires the intent: with the intent there is none.
+    await (await this.driver(i.driver)).remove(i.id);
+    await this.d.store.delete(intentKey(i));
+  }
+
+  private async recover(i: LayerIntent): Promise<void> {
+    if (i.kind === 'layer-import') await this.rollbackImport(i);
+    else await this.finishRemove(i);
+  }
+
+  /** Layer intents no operation of this process is running: a crash interrupted them. */
+  private async staleIntents(): Promise<LayerIntent[]> {
+    const all = [
+      ...(await this.d.store.list<LayerIntent>('intents/layer-import/')),
+      ...(await this.d.store.list<LayerIntent>('intents/layer-rm/')),
+    ].map((e) => e.value);
+    return all.filter((i) => !this.active.has(i.id));
+  }
+
+  /**
+   * Startup: roll back imports and finish removals a crash interrupted. Each step is idempotent
+   * and the intent goes last, so a pass killed halfway is completed by the next start.
+   */
+  async recoverIntents(): Promise<{ recovered: number; kept: number }> {
+    let recovered = 0;
+    let kept = 0;
+    for (const i of await this.staleIntents()) {
+      try {
+        await this.lock.run(i.id, () => this.recover(i));
+        recovered++;
+        this.d.log.warn('reconcile: finished a layer operation a crash interrupted', { intent: i.kind, id: i.id });
+      } catch (e) {
+        kept++;
+        this.d.log.error('reconcile: layer intent kept, its recovery failed', { intent: i.kind, id: i.id, err: e });
+      }
+    }
+    return { recovered, kept };
+  }
+
+  /**
+   * Startup, after recoverIntents: the safe repairs of check() — apply leftovers, kernel mounts
+   * no record counts (a killed `layer mount`), counts of mounts the kernel lost. Records whose
+   * files are gone are only logged: removing them is `tsctl layer check --repair`.
+   */
+  async reconcile(): Promise<{ repaired: number; remaining: number }> {
+    const r = await this.check({ repair: true, onlySafe: true });
+    for (const p of r.problems.filter((x) => x.status === 'open' || x.status === 'failed')) {
+      this.d.log.warn('reconcile: layer problem left (see tsctl layer check)', { kind: p.kind, layer: p.layer, detail: p.detail });
+    }
+    return { repaired: r.problems.filter((p) => p.status === 'repaired').length, remaining: r.remaining };
+  }
+
+  private async gatherFacts(): Promise<LayerCheckFacts> {
+    const records = await this.list();
+    const rw = await this.listReadWrite();
+    const drivers = new Map<string, GraphDriver | undefined>();
+    const driverOf = async (name: string) => {
+      if (!drivers.has(name)) drivers.set(name, await this.driver(name).catch(() => undefined));
+      return drivers.get(name);
+    };
+    const layers: LayerCheckFacts['layers'] = [];
+    for (const r of records) {
+      const d = await driverOf(r.driver);
+      layers.push({ record: r, files: d ? await filesOf(d, r.id) : undefined, readWriteChildren: rw.filter((c) => c.parent === r.id).length });
+    }
+    const interruptedApplies: LayerCheckFacts['interruptedApplies'] = [];
+    for (const d of this.d.registry.listBuiltins('GraphDriver')) {
+      if (!hasLayerFilesInspection(d)) continue;
+      for (const id of await d.interruptedApplies()) interruptedApplies.push({ driver: d.name, id });
+    }
+    return { layers, interruptedApplies, staleIntents: await this.staleIntents() };
+  }
+
+  /**
+   * `tsctl layer check [--repair]`: the problems of tsd's layers (layer-check.ts decides), and
+   * with `repair` the safe fixes, each re-checked under the layer's lock before it is done.
+   */
+  async check(opts: { repair?: boolean; onlySafe?: boolean } = {}): Promise<LayerCheckReport> {
+    const facts = await this.gatherFacts();
+    const plan = planLayerCheck(facts);
+    const parents = new Map(facts.layers.map((l) => [l.record.id, l.record.parent]));
+    const depth = (id: string) => { let n = 0; for (let p = parents.get(id); p && n < 1000; p = parents.get(p)) n++; return n; };
+    const out: CheckedProblem[] = [];
+    for (const p of repairOrder(plan, depth)) {
+      const skip = !opts.repair || p.repair.action === 'none' || (opts.onlySafe && p.repair.action === 'remove-layer');
+      if (skip) { out.push({ ...p, status: 'open' }); continue; }
+      try {
+        const done = await this.repair(p);
+        out.push({ ...p, status: done ? 'repaired' : 'gone' });
+        if (done) this.d.log.warn('layer repaired', { kind: p.kind, layer: p.layer, action: p.repair.action });
+      } catch (e) {
+        out.push({ ...p, status: 'failed', error: (e as Error).message });
+        this.d.log.error('layer repair failed', { kind: p.kind, layer: p.layer, action: p.repair.action, err: e });
+      }
+    }
+    return { checked: facts.layers.length, problems: out, remaining: out.filter((p) => p.status === 'open' || p.status === 'failed').length };
+  }
+
+  /** Do one planned repair if it still applies (re-read under the layer's lock). */
+  private async repair(p: LayerProblem): Promise<boolean> {
+    switch (p.repair.action) {
+      case 'finish-operation':
+        return this.lock.run(p.layer, async () => {
+          const i = (await this.staleIntents()).find((x) => x.id === p.layer);
+          if (!i) return false;
+          await this.recover(i);
+          return true;
+        });
+      case 'remove-leftover': {
+        const d = await this.driver(p.driver);
+        return hasLayerFilesInspection(d) ? d.removeInterruptedApply(p.layer) : false;
+      }
+      case 'unmount':
+      case 'reset-mount-count':
+        return this.lock.run(p.layer, async () => {
+          const r = (await this.d.store.get<LayerRecord>(key(p.layer)))?.value;
+          if (!r) return false;
+          const d = await this.driver(r.driver);
+          const files = await filesOf(d, r.id);
+          if (p.repair.action === 'unmount') {
+            if (r.mounts !== 0 || files?.kernelMount !== 'mounted') return false;
+            await d.put(r.id);
+          } else {
+            if (r.mounts === 0 || files?.kernelMount !== 'unmounted') return false;
+            await this.d.store.put(key(r.id), { ...r, mounts: 0 });
+          }
+          return true;
+        });
+      case 'remove-layer':
+        return this.lock.run(p.layer, async () => {
+          const r = (await this.d.store.get<LayerRecord>(key(p.layer)))?.value;
+          if (!r) return false;
+          if ((await this.list()).some((c) => c.parent === r.id) || (await this.listReadWrite()).some((c) => c.parent === r.id)) return false;
+          const files = await filesOf(await this.driver(r.driver), r.id);
+          if (files && (files.missing.length === 0 || files.kernelMount === 'mounted')) return false;
+          await this.underWay(r.id, async () => {
+            const intent: LayerRemoveIntent = { kind: 'layer-rm', id: r.id, driver: r.driver, created: new Date().toISOString() };
+            await this.d.store.put(intentKey(intent), intent);
+            await this.finishRemove(intent);
+          });
+          return true;
+        });
+      case 'none':
+        return false;
+    }
   }
 
   /**
@@ -234,6 +417,27 @@ export class LayerService {
     const r = await this.find(ref);
     return { record: r, tar: await (await this.driver(r.driver)).diff(r.id, r.parent) };
   }
+}
+
+export interface CheckedProblem extends LayerProblem {
+  /** open: still there (no --repair, or no safe repair); gone: resolved meanwhile (re-checked under the lock). */
+  status: 'open' | 'repaired' | 'gone' | 'failed';
+  /** Why the repair failed. */
+  error?: string;
+}
+
+export interface LayerCheckReport {
+  /** Layer records looked at. */
+  checked: number;
+  problems: CheckedProblem[];
+  /** Problems still there. */
+  remaining: number;
+}
+
+/** The driver's view of a layer's files; a driver without the capability only says whether it exists. */
+async function filesOf(d: GraphDriver, id: string): Promise<LayerFilesState | undefined> {
+  if (hasLayerFilesInspection(d)) return d.inspectLayer(id);
+  return (await d.exists(id)) ? { missing: [], kernelMount: 'none' } : undefined;
 }
 
 /** applyDiff plus the tar's sha256, in one pass (the driver's own when it has one). */

@@ -101,7 +101,7 @@ interface HeldPool {
 }
 
 /** Order of the startup pass: endpoints before the networks they sit on. */
-const INTENT_ORDER: Record<Intent['kind'], number> = { connect: 0, disconnect: 1, 'network-rm': 2, 'network-create': 3, 'sandbox-rm': 4 };
+const INTENT_ORDER: Record<Intent['kind'], number> = { connect: 0, disconnect: 1, 'network-rm': 2, 'network-create': 3, 'sandbox-rm': 4, 'layer-import': 5, 'layer-rm': 6 };
 
 export class NetworkService {
   private readonly lock = new KeyedMutex();
@@ -826,7 +826,7 @@ export class NetworkService {
           case 'disconnect': await this.finishDisconnect(i); break;
           case 'network-rm': await this.finishNetworkRemove(i); break;
           case 'network-create': await this.rollbackNetworkCreate(i); break;
-          default: continue; // sandbox intents: SandboxService
+          default: continue; // sandbox intents: SandboxService; layer intents: LayerService
         }
         recovered++;
         this.d.log.warn('reconcile: finished an operation a crash interrupted', { intent: i.kind, id: i.id });

@@ -11,6 +11,7 @@
 //   names/sandboxes/<name>                      { id }
 //   volumes/<name>                              VolumeRecord
 //   intents/<kind>/<id>                         Intent — an operation under way (core/model/intent.ts)
+//   layers/<id>, layers-rw/<id>                 LayerRecord, ReadWriteLayerRecord (core/service/layers.ts)
 
 import { ConflictError, InvalidArgumentError, NotFoundError } from '../errors.js';
 import type { EndpointRecord } from '../model/endpoint.js';
@@ -31,6 +32,9 @@ const K = {
   volume: (name: string) => `volumes/${name}`,
   intent: (i: Pick<Intent, 'kind' | 'id'>) => `intents/${i.kind}/${i.id}`,
 };
+
+/** An intent's store key (LayerService retires its intents in its own record commits). */
+export const intentKey = K.intent;
 
 /** The op that retires an intent in the same commit as the record it led to. */
 const done = (i?: Intent): StoreOp[] => (i ? [{ op: 'delete', key: K.intent(i) }] : []);

@@ -9,13 +9,41 @@
 //   POST   /layers/{id}/mount               → { Path, Layer }
 //   POST   /layers/{id}/unmount             → ApiLayer
 //   GET    /layers/{id}/diff                → application/x-tar
+//   POST   /layers/check?repair=1           → ApiLayerCheck (always 200; Remaining > 0 = problems left)
 
 import { Router, type Request } from 'express';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import { InvalidArgumentError } from '../../errors.js';
 import type { Logger } from '../../log.js';
-import { toApiLayer, type LayerService } from '../../service/layers.js';
+import { toApiLayer, type LayerCheckReport, type LayerService } from '../../service/layers.js';
+
+/** `tsctl layer check`'s answer (Docker-style field names). */
+export interface ApiLayerCheck {
+  Checked: number;
+  Remaining: number;
+  Problems: Array<{
+    Kind: string; Layer: string; Driver: string; Detail: string;
+    /** What --repair does: remove-layer, unmount, reset-mount-count, remove-leftover, finish-operation, or none. */
+    Action: string;
+    /** Why Action is none. */
+    Reason?: string;
+    Status: 'open' | 'repaired' | 'gone' | 'failed';
+    Error?: string;
+  }>;
+}
+
+export function toApiLayerCheck(r: LayerCheckReport): ApiLayerCheck {
+  return {
+    Checked: r.checked, Remaining: r.remaining,
+    Problems: r.problems.map((p) => ({
+      Kind: p.kind, Layer: p.layer, Driver: p.driver, Detail: p.detail, Action: p.repair.action,
+      ...(p.repair.action === 'none' ? { Reason: p.repair.reason } : {}), Status: p.status, ...(p.error ? { Error: p.error } : {}),
+    })),
+  };
+}
+
+const CheckQuery = z.strictObject({ repair: z.enum(['0', '1', 'true', 'false'], { message: 'must be 1, 0, true or false' }).optional() });
 
 const ImportQuery = z.strictObject({
   parent: z.string().regex(/^[0-9a-f]{0,64}$/, 'must be a layer id (hex)').optional(),
@@ -41,6 +69,16 @@ export function layerRoutes(layers: LayerService, log: Logger): Router {
     }
     const rec = await layers.import(req, { ...(q.parent ? { parent: q.parent } : {}), ...(q.driver ? { driver: q.driver } : {}) });
     res.status(201).json(toApiLayer(rec));
+  });
+
+  r.post('/layers/check', async (req, res) => {
+    const q = CheckQuery.safeParse(req.query);
+    if (!q.success) {
+      const i = q.error.issues[0]!;
+      throw new InvalidArgumentError(`query ${i.path.join('.') || (i as { keys?: string[] }).keys?.join(', ') || 'query'}: ${i.code === 'unrecognized_keys' ? 'unknown parameter' : i.message}`);
+    }
+    const repair = q.data.repair === '1' || q.data.repair === 'true';
+    res.json(toApiLayerCheck(await layers.check({ repair })));
   });
 
   r.get('/layers', async (_req, res) => {

@@ -13,6 +13,10 @@
 // API, and dockerd's Home differs per dockerd (--data-root) while tsd's root is locked to one tsd.
 // Everything that must survive a restart is on disk; mount refcounts live in memory and are
 // rebuilt from /proc/self/mountinfo at init (a mounted merged/ counts as one reference).
+// A first apply unpacks into <id>/diff-apply/ and renames it over the empty diff/ (one rename(2)),
+// so a kill leaves the layer empty plus a diff-apply/ leftover, never a half-filled diff/;
+// inspectLayer / interruptedApplies / removeInterruptedApply let tsd's reconcile and
+// `tsctl layer check` find and remove such leftovers (peers.md #36).
 // Long lower chains: when the option string with absolute paths exceeds a page, the mount runs in
 // a child mount(8) process whose working directory is <root>, with relative l/ paths — moby forks
 // a helper for the same reason (chdir is process-wide; Node cannot chdir one thread).
@@ -25,6 +29,7 @@ import type { Readable } from 'node:stream';
 import type { DriverContext } from '../../../core/driver/context.js';
 import type {
   AppliedDiff, CreateLayerOptions, DigestingApply, GraphDriver, GraphDriverCapabilities, GraphInitRequest, LayerChange,
+  LayerFilesInspection, LayerFilesState,
 } from '../../../core/driver/graph-driver.js';
 import { ConflictError, InvalidArgumentError, NotFoundError, NotImplementedError, wrap } from '../../../core/errors.js';
 import { UndoStack } from '../../../core/undo.js';
@@ -57,11 +62,13 @@ function readOptional(p: string): string | undefined {
   }
 }
 
-export class Overlay2Driver implements GraphDriver, DigestingApply {
+export class Overlay2Driver implements GraphDriver, DigestingApply, LayerFilesInspection {
   readonly name = OVERLAY2_DRIVER_NAME;
   private readonly root: string;
   private readonly refs = new Map<string, number>();
   private readonly lock = new KeyedLock();
+  /** Layers whose first apply is unpacking into diff-apply/ right now (not leftovers). */
+  private readonly applying = new Set<string>();
   private initialised = false;
 
   constructor(private readonly ctx: DriverContext) {
@@ -338,20 +345,68 @@ export class Overlay2Driver implements GraphDriver, DigestingApply {
       if (!fresh) return applyLayer(tar, diff, { files: this.files(), whiteouts: 'overlay' });
       // Unpack next to diff/ and swap it in on success, so a refused or broken tar leaves the
       // layer exactly as it was (empty).
+      // rename(2) replaces the empty diff/ in one step: a kill at any instant leaves either the
+      // empty diff/ plus a diff-apply/ (a leftover removed by interruptedApplies' caller) or the
+      // complete diff/.
       const staging = `${dir}/diff-apply`;
-      fs.rmSync(staging, { recursive: true, force: true });
-      fs.mkdirSync(staging, 0o755);
-      fs.chmodSync(staging, 0o755);
+      this.applying.add(id);
       try {
+        fs.rmSync(staging, { recursive: true, force: true });
+        fs.mkdirSync(staging, 0o755);
+        fs.chmodSync(staging, 0o755);
         const r = await applyLayer(tar, staging, { files: this.files(), whiteouts: 'overlay' });
-        fs.rmdirSync(diff);
         fs.renameSync(staging, diff);
         return r;
       } catch (e) {
         fs.rmSync(staging, { recursive: true, force: true });
         throw e;
+      } finally {
+        this.applying.delete(id);
       }
     });
+  }
+
+  async inspectLayer(id: string): Promise<LayerFilesState | undefined> {
+    const dir = this.dir(id);
+    if (!fs.existsSync(dir)) return undefined;
+    const missing: string[] = [];
+    const isDir = (p: string) => { try { return fs.statSync(p).isDirectory(); } catch { return false; } };
+    if (!isDir(`${dir}/diff`)) missing.push('diff/');
+    const link = readOptional(`${dir}/link`)?.trim();
+    if (!link) missing.push('link');
+    else if (!isDir(`${this.root}/l/${link}`)) missing.push(`l/${link}`);
+    const lower = readOptional(`${dir}/lower`)?.trim();
+    if (lower !== undefined) {
+      if (!isDir(`${dir}/work`)) missing.push('work/');
+      // isDir follows the l/ symlink: a parent whose diff/ is gone shows here too.
+      for (const l of lower.split(':')) if (!isDir(`${this.root}/${l}`)) missing.push(`lower ${l}`);
+    }
+    const kernelMount = lower === undefined ? 'none'
+      : this.ctx.kernel.mounts.mountsUnder(`${dir}/merged`).some((m) => m.mountPoint === `${dir}/merged` && m.fsType === 'overlay') ? 'mounted' : 'unmounted';
+    return { missing, kernelMount };
+  }
+
+  async interruptedApplies(): Promise<string[]> {
+    let entries: string[] = [];
+    try { entries = fs.readdirSync(this.root); } catch { return []; }
+    return entries.filter((e) => e !== 'l' && !this.applying.has(e) && fs.existsSync(`${this.root}/${e}/diff-apply`)).sort();
+  }
+
+  async removeInterruptedApply(id: string): Promise<boolean> {
+    const dir = this.dir(id);
+    // The lock waits out an apply under way; after it, diff-apply/ is a leftover.
+    return this.lock.run(id, () => wrap(`remove the interrupted apply of layer ${id}`, async () => {
+      if (this.applying.has(id) || !fs.existsSync(`${dir}/diff-apply`)) return false;
+      if (!fs.existsSync(`${dir}/diff`)) {
+        // Left by an older tsd, killed between removing the empty diff/ and the rename: the
+        // unpack had finished, so roll forward.
+        fs.renameSync(`${dir}/diff-apply`, `${dir}/diff`);
+        this.ctx.log.warn('interrupted apply finished (diff-apply/ renamed to diff/)', { id });
+      } else {
+        fs.rmSync(`${dir}/diff-apply`, { recursive: true, force: true });
+      }
+      return true;
+    }));
   }
 
   private async withMountedAsync<T>(id: string, fn: (top: string) => Promise<T>): Promise<T> {
