@@ -161,7 +161,7 @@ export class IptablesFirewall implements Firewall {
         const dump = await this.save(fam);
         const want = new Map<string, number>();
         const count = (r: Rule) => want.set(r.chain, (want.get(r.chain) ?? 0) + 1);
-        STATIC.forEach(count);
+        staticRules(fam).forEach(count);
         for (const n of this.model.networks.values()) networkRules(n, fam).forEach(count);
         for (const e of this.model.ports.values()) if (e.family === fam) count(portRule(e));
         for (const t of ['nat', 'filter'] as const) {
