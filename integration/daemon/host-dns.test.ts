@@ -1,6 +1,6 @@
 // integration/daemon/host-dns.test.ts — peers-checklist #26 (aardvark-dns#82/#508) and #23
 // (moby#19533 wildcards), end to end with a real tsd child: a bridge network with
-// com.tsd.network.host_dns=true answers `dig @<gateway>` from the host side (here: the private
+// com.tsd.network.host_dns=true answers `dig @<gateway>` (IPv4 and IPv6) from the host side (here: the private
 // test namespace) for the sandbox name, an alias, a wildcard alias, the name below the network's
 // zone and the PTR, over UDP and TCP; an outside name and another network's name are REFUSED;
 // after disconnect the name is NXDOMAIN; <execRoot>/hosts lists / stops listing it (read with
@@ -18,6 +18,7 @@ import { tsdChild, type TsdChild, call, must } from './tsd-child.js';
 const A = '10.234.8';
 const B = '10.234.9';
 const C = '10.234.10';
+const V6 = 'fd42:234:8::';
 const BRIDGES = ['tsdhd0', 'tsdhd1', 'tsdhd2'];
 const HOST_DNS = 'com.tsd.network.host_dns';
 
@@ -77,7 +78,7 @@ describe('host DNS (peers-checklist #26, #23): a real tsd child', function () {
 
   it('answers the network names on the gateway, refuses the rest, follows disconnect; hosts file too', async () => {
     await must(sock(), 'POST', '/networks/create', {
-      Name: 'hdnet', IPAM: { Config: [{ Subnet: `${A}.0/24`, Gateway: `${A}.1` }] },
+      Name: 'hdnet', EnableIPv6: true, IPAM: { Config: [{ Subnet: `${A}.0/24`, Gateway: `${A}.1` }, { Subnet: `${V6}/64`, Gateway: `${V6}1` }] },
       Options: { 'com.docker.network.bridge.name': BRIDGES[0], [HOST_DNS]: 'true' },
     });
     await must(sock(), 'POST', '/networks/create', {
@@ -94,6 +95,11 @@ describe('host DNS (peers-checklist #26, #23): a real tsd child', function () {
       assert.deepEqual(dig(`${A}.1`, name), { status: 'NOERROR', answers: [webIp] }, name);
     }
     assert.deepEqual(dig(`${A}.1`, 'web', 'A', true), { status: 'NOERROR', answers: [webIp] }, 'TCP');
+    assert.deepEqual(dig(`${V6}1`, 'x.apps.hdnet'), { status: 'NOERROR', answers: [webIp] }, 'on the IPv6 gateway');
+    const aaaa = dig(`${V6}1`, 'web', 'AAAA', true);
+    assert.equal(aaaa.status, 'NOERROR');
+    assert.ok(aaaa.answers.length === 1 && aaaa.answers[0]!.startsWith(V6), `AAAA over TCP on the IPv6 gateway: ${aaaa.answers.join(' ')}`);
+    assert.equal(dig(`${V6}1`, 'example.com').status, 'REFUSED');
     assert.deepEqual(dig(`${A}.1`, `20.8.234.10.in-addr.arpa`, 'PTR').answers, ['web.']);
     assert.equal(dig(`${A}.1`, 'example.com').status, 'REFUSED');
     assert.equal(dig(`${A}.1`, 'example.com', 'A', true).status, 'REFUSED');
@@ -103,7 +109,7 @@ describe('host DNS (peers-checklist #26, #23): a real tsd child', function () {
     assert.equal(dig(`${B}.1`, 'web').status, 'REFUSED');
 
     const inspect = await must<{ HostDNS?: string[] }>(sock(), 'GET', '/networks/hdnet');
-    assert.deepEqual(inspect.HostDNS, [`${A}.1:53`]);
+    assert.deepEqual(inspect.HostDNS, [`${A}.1:53`, `[${V6}1]:53`]);
     const cli = t!.tsctl('network', 'inspect', '-f', '{{json .HostDNS}}', 'hdnet');
     assert.equal(cli.code, 0, cli.err);
     assert.match(cli.out, new RegExp(`${A}\\.1:53`));
@@ -128,10 +134,11 @@ describe('host DNS (peers-checklist #26, #23): a real tsd child', function () {
     assert.deepEqual(dig(`${A}.1`, 'q.apps'), { status: 'NOERROR', answers: [webIp] });
     await until('hosts file rebuilt', () => hostsLines(t!), (l) => l.some((x) => x.startsWith(`${webIp}\t`)));
     assert.equal(listeners53().filter((l) => l.includes(`${A}.1:53`)).length, 2, listeners53().join('\n'));
+    assert.equal(listeners53().filter((l) => l.includes(`[${V6}1]:53`)).length, 2, listeners53().join('\n'));
 
     await must(sock(), 'POST', '/networks/hdnet/disconnect', { Container: 'web' });
     await must(sock(), 'DELETE', '/networks/hdnet');
-    assert.deepEqual(listeners53().filter((l) => l.includes(`${A}.`)), [], 'nothing listens on the removed network');
+    assert.deepEqual(listeners53().filter((l) => l.includes(`${A}.`) || l.includes(V6)), [], 'nothing listens on the removed network');
     await must(sock(), 'POST', '/networks/other/disconnect', { Container: 'secret' });
     await must(sock(), 'DELETE', '/networks/other');
     assert.deepEqual(listeners53(), []);
