@@ -29,7 +29,7 @@ export interface HostDnsServe {
   networkId: string;
   /** The network name: the zone "<name>.<network>" answers in. */
   name: string;
-  /** Gateway addresses on the host side (IPv4). */
+  /** Gateway addresses on the host side (IPv4 and IPv6). */
   addresses: readonly string[];
   port: number;
 }

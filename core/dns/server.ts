@@ -181,9 +181,11 @@ export class DnsServer {
     } catch (e) {
       for (const s of udp) if (s instanceof dgram.Socket) s.close(); else void this.offload?.kernelIo().then((io) => io.closeFd(s.fd));
       for (const s of tcp) s.close();
-      const code = (e as NodeJS.ErrnoException).code ?? (/EADDRINUSE/.test(String(e)) ? 'EADDRINUSE' : undefined);
+      // Node's dgram/net errors carry code EADDRINUSE; the kernel layer's (udp-batch) carry a
+      // tsd error code and name the errno in the message.
+      const inUse = (e as NodeJS.ErrnoException).code === 'EADDRINUSE' || /EADDRINUSE/.test(String(e));
       const msg = `dns listen ${o.address}:${o.port}: ${(e as Error).message}`;
-      throw code === 'EADDRINUSE' ? new ConflictError(msg, { cause: e }) : new InvalidArgumentError(msg, { cause: e });
+      throw inUse ? new ConflictError(msg, { cause: e }) : new InvalidArgumentError(msg, { cause: e });
     }
     await this.attachSandbox(o.sandboxId, { udp, tcp });
     return port;

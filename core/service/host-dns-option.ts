@@ -38,7 +38,7 @@ export function checkHostDns(
   if (!dnsAvailable) throw new InvalidArgumentError(`option ${HOST_DNS_OPTION}: the embedded DNS is off (tsd --no-dns)`);
 }
 
-/** The IPv4 gateways the listener binds (IPv6 gateways: not yet, docs/dns.md). */
+/** The gateways the listener binds: IPv4 first, then IPv6 (usable at once: the bridge adds them nodad). */
 export function hostDnsAddresses(pools: ReadonlyArray<{ v6: boolean; gateway: string }>): string[] {
-  return pools.filter((p) => !p.v6 && p.gateway).map((p) => p.gateway);
+  return [...pools.filter((p) => !p.v6 && p.gateway), ...pools.filter((p) => p.v6 && p.gateway)].map((p) => p.gateway);
 }

@@ -232,7 +232,7 @@ export class NetworkService {
         // Refused and rolled back when the listener cannot bind (a port in use): a network that
         // says host_dns=true always has it, and nothing is left half-made.
         const addresses = hostDnsAddresses(record.pools);
-        if (!addresses.length) throw new InvalidArgumentError(`option ${HOST_DNS_OPTION}: network ${record.name} has no IPv4 gateway to listen on`);
+        if (!addresses.length) throw new InvalidArgumentError(`option ${HOST_DNS_OPTION}: network ${record.name} has no gateway address to listen on`);
         undo.push('remove host DNS listener', () => this.d.dns.removeHostDns!(record.id));
         await this.d.dns.addHostDns!({ networkId: record.id, name: record.name, addresses });
       }

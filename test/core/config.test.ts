@@ -44,6 +44,15 @@ describe('config', () => {
     assert.throws(() => parseConfigObject({ 'dns-max-in-flight': 100_000 }, 'flags'), /config flags: dns-max-in-flight: /);
   });
 
+  it('host-dns-port (aardvark-dns#82): default 53, set by file or flag, a bad value names the key', () => {
+    assert.equal(resolveConfig(undefined).hostDnsPort, 53);
+    const f = path.join(dir, 'hostdns.yaml');
+    fs.writeFileSync(f, 'host-dns-port: 5353\n');
+    assert.equal(resolveConfig(readConfigFile(f)).hostDnsPort, 5353);
+    assert.equal(resolveConfig(readConfigFile(f), parseConfigObject({ 'host-dns-port': 1053 }, 'flags')).hostDnsPort, 1053);
+    for (const bad of [0, 70_000, 'dns']) assert.throws(() => parseConfigObject({ 'host-dns-port': bad }, 'flags'), /config flags: host-dns-port: /);
+  });
+
   it('sweep-interval (libnetwork#786): default 30 s, 0 disables, set by file or flag, a bad value names the key', () => {
     assert.equal(resolveConfig(undefined).sweepInterval, 30);
     const f = path.join(dir, 'sweep.yaml');

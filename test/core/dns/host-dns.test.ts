@@ -106,7 +106,9 @@ describe('dns host listener', function () {
     try {
       for (let i = 0; i < 200; i++) dns.records.addEndpoint({ networkId: 'n1', sandboxId: `b${i}`, name: `b${i}`, ipv4: `10.7.1.${i}` });
       dns.records.removeEndpoint('n1', 's1');
-      await new Promise((r) => setTimeout(r, 300));
+      // Wait for the rewrite (bounded), then a little more for any second one.
+      for (let i = 0; i < 100 && !/b199/.test(fs.readFileSync(file, 'utf8')); i++) await new Promise((r) => setTimeout(r, 30));
+      await new Promise((r) => setTimeout(r, 200));
     } finally {
       watcher.close();
     }
@@ -133,8 +135,9 @@ describe('dns host listener', function () {
     dns.records.addNetwork('n4');
     dns.records.addHostView(hostViewId('n4'), 'n4', 'n4');
     time(dns, 'w'); // warm up
-    const without = Math.min(time(dns, 'n3'), time(dns, 'n3'));
-    const withExport = Math.min(time(dns, 'n4'), time(dns, 'n4'));
+    let without = Infinity;
+    let withExport = Infinity;
+    for (let i = 0; i < 3; i++) { without = Math.min(without, time(dns, 'n3')); withExport = Math.min(withExport, time(dns, 'n4')); }
     console.log(`      record change: ${without.toFixed(2)} µs without a host listener, ${withExport.toFixed(2)} µs with one (export armed)`);
     assert.ok(withExport < without * 3 + 2, `${withExport} µs vs ${without} µs`);
   });

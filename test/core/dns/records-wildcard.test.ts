@@ -96,7 +96,11 @@ describe('dns records: wildcard aliases', () => {
       return Number(process.hrtime.bigint() - t0);
     };
     time(small); time(big); // warm up
-    const ratio = Math.min(time(big), time(big)) / Math.min(time(small), time(small));
+    // Best of 5 interleaved: a busy shared machine slows single runs, not the best one.
+    let b = Infinity;
+    let sm = Infinity;
+    for (let i = 0; i < 5; i++) { sm = Math.min(sm, time(small)); b = Math.min(b, time(big)); }
+    const ratio = b / sm;
     assert.ok(ratio < 4, `20k wildcards made lookups ${ratio.toFixed(1)}× slower`);
   });
 });

@@ -34,6 +34,9 @@ describe('NetworkService: com.tsd.network.host_dns', () => {
     h.net.gatewayOnHost = false;
     await assert.rejects(h.networks.create({ name: 'c', options: on }), /com\.tsd\.network\.host_dns: driver bridge puts no gateway on the host/);
     h.net.gatewayOnHost = true;
+    // tsd --no-dns: the registry has no host listener to offer.
+    Object.assign(h.dns, { addHostDns: undefined });
+    await assert.rejects(h.networks.create({ name: 'd', options: on }), /com\.tsd\.network\.host_dns: the embedded DNS is off \(tsd --no-dns\)/);
     assert.equal((await h.networks.list()).length, 0);
     assert.equal(h.ipam.pools.size, 0);
     assert.deepEqual(h.net.calls, []);
