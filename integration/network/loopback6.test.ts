@@ -8,11 +8,13 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
 import { execa, type ResultPromise } from 'execa';
+import { createFirewall } from '../../core/kernel/firewall/select.js';
+import { silentLogger } from '../../core/log.js';
 import { MemoryStore } from '../../core/store/memory.js';
 import type { PortBinding } from '../../core/driver/network-driver.js';
 import { inNs, makeStack, nftElements, run, type Stack } from './stack.js';
 
-const P = { v6tcp: 18901, v6udp: 18902, v4tcp: 18903, v4udp: 18904, taken: 18905, other: 18906, sctp: 18907, rm: 18908 };
+const P = { v6tcp: 18901, v6udp: 18902, v4tcp: 18903, v4udp: 18904, taken: 18905, other: 18906, sctp: 18907, rm: 18908, ipt: 18909 };
 const bind = (proto: PortBinding['proto'], port: number, hostPort: number, hostIp = '::'): PortBinding => ({ proto, ip: '', port, hostIp, hostPort, hostPortEnd: hostPort });
 
 /** Host-side listeners on [::1]:port (ss, not tsd's own view). */
@@ -90,10 +92,8 @@ describe('tsd-bridge [::1]:port without a proxy process (real kernel)', function
     const c = await ncClient(proto, hostPort, `ping-${proto}-${hostPort}`);
     const seen = await srv.output();
     assert.match(seen, new RegExp(`ping-${proto}-${hostPort}`), `the server in ${sandbox} (IPv${fam}) saw the ${proto} client through [::1]:${hostPort}`);
-    if (proto === 'tcp') {
-      assert.ok(c.ok, `nc tcp [::1]:${hostPort} succeeded`);
-      assert.match(c.out, new RegExp(`pong-tcp-${hostPort}`), 'the answer came back through the proxy');
-    }
+    if (proto === 'tcp') assert.ok(c.ok, `nc tcp [::1]:${hostPort} succeeded`);
+    assert.match(c.out, new RegExp(`pong-${proto}-${hostPort}`), `the ${proto} answer came back through the proxy`);
   }
 
   it('publishes tcp and udp on :: for an IPv6 endpoint and an IPv4-only one: [::1]:port reaches both sandboxes', async () => {
@@ -167,5 +167,23 @@ describe('tsd-bridge [::1]:port without a proxy process (real kernel)', function
     assert.doesNotMatch(JSON.stringify(await nftElements('pub4any')), new RegExp(String(P.rm)), '::1 alone makes no firewall element');
     await s().services.networks.remove('l4', { force: true });
     assert.deepEqual(await ssLoopback6('tcp', P.rm), [], 'closed with the network');
+  });
+
+  it('iptables backend: ip6tables never DNATs ::1 either, so a [::1] listener still gets the connection', async () => {
+    const fw = await createFirewall({ backend: 'iptables' }, { log: silentLogger });
+    const ipt = { id: 'ipt6', bridge: 'tsdipt6', subnets: ['fd00:89:7::/64'], masquerade: false, internal: false, icc: true, isolate: true };
+    const srv = net.createServer((c) => c.resume().end('ipt-ok\n'));
+    try {
+      await fw.reload({ networks: [ipt], ports: [{ networkId: 'ipt6', proto: 'tcp', hostIp: '::', hostPort: P.ipt, containerIp: 'fd00:89:7::2', containerPort: 80 }] });
+      const dump = String((await run('ip6tables-save', ['-t', 'nat'])).stdout) + String((await run('ip6tables-legacy-save', ['-t', 'nat'])).stdout);
+      assert.match(dump, /-A TSD-OUTPUT ! -d ::1\/128 -m addrtype --dst-type LOCAL -j TSD-DNAT/);
+      assert.match(dump, new RegExp(`--dport ${P.ipt} -j DNAT`), 'the :: port is DNAT\'ed for other addresses');
+      await new Promise<void>((res) => srv.listen({ host: '::1', port: P.ipt, ipv6Only: true }, () => res()));
+      const c = await ncClient('tcp', P.ipt, 'x');
+      assert.match(c.out, /ipt-ok/, 'reached the [::1] listener, not DNAT\'ed away');
+    } finally {
+      await new Promise<void>((res) => srv.close(() => res()));
+      await fw.purge();
+    }
   });
 });

@@ -110,6 +110,13 @@ describe('tsd-bridge publish plan: [::1] forwards', () => {
     assert.deepEqual(p.mappings.map((m) => `${m.hostIp}:${m.hostPort}`), ['0.0.0.0:7002', '127.0.0.1:7003', 'fd00:1::1:7004']);
   });
 
+  it('one port sent as "" and "::" (or as 0.0.0.0 and ::) makes one [::1] forward', () => {
+    const p = planPorts('n', dual, [b('', 8080), b('::', 8080)], new HostPortAllocator(), on);
+    assert.equal(p.loopback6.length, 1);
+    const q = planPorts('n', dual, [b('0.0.0.0', 8081), b('::', 8081)], new HostPortAllocator(), on);
+    assert.deepEqual(q.loopback6.map((f) => f.hostPort), [8081]);
+  });
+
   it('with the proxy off: nothing is proxied and ::1 is refused naming the option', () => {
     const off = { enableIpv6: true, loopback6: false };
     assert.deepEqual(planPorts('n', dual, [b('', 8080)], new HostPortAllocator(), off).loopback6, []);
