@@ -251,7 +251,12 @@ export class Loopback6Proxy {
           // Unconnected: answer only what comes from the container's address and port.
           if (from.port !== f.containerPort || from.address !== f.containerIp) return;
           flows.touch(client);
-          sock.send(reply, rinfo.port, rinfo.address);
+          // A send on a socket closed meanwhile throws synchronously: never let it reach the daemon.
+          try {
+            sock.send(reply, rinfo.port, rinfo.address);
+          } catch (e) {
+            this.log.debug('[::1] proxy: udp answer dropped', { port: at(f, this.host), err: e });
+          }
         });
         up.on('error', (e) => {
           this.log.debug('[::1] proxy: udp container side failed', { port: at(f, this.host), err: e });
@@ -260,9 +265,14 @@ export class Loopback6Proxy {
         flow = new UdpFlow(up);
         flows.add(client, flow);
       }
-      flow.sock.send(msg, f.containerPort, f.containerIp, (e) => {
-        if (e) this.log.debug('[::1] proxy: udp send to container failed', { port: at(f, this.host), err: e });
-      });
+      try {
+        flow.sock.send(msg, f.containerPort, f.containerIp, (e) => {
+          if (e) this.log.debug('[::1] proxy: udp send to container failed', { port: at(f, this.host), err: e });
+        });
+      } catch (e) {
+        this.log.debug('[::1] proxy: udp datagram dropped', { port: at(f, this.host), err: e });
+        flows.remove(client);
+      }
     });
     return new Promise((resolve, reject) => {
       const fail = (e: Error) => {
