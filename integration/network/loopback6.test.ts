@@ -115,13 +115,26 @@ describe('tsd-bridge [::1]:port without a proxy process (real kernel)', function
     assert.match(String(r.stdout), new RegExp(`pid=${process.pid},`), 'the listener is tsd itself');
   });
 
-  it('is restored from the store at restart and closed at shutdown', async () => {
+  it('is restored from the store at restart (a port taken meanwhile is reported) and closed at shutdown', async () => {
     await s().bridge.close(); // daemon shutdown
     assert.deepEqual(await ssLoopback6('tcp', P.v6tcp), [], 'closed at shutdown');
     assert.deepEqual(await ssLoopback6('udp', P.v4udp), [], 'closed at shutdown (udp)');
-    stacks.push(await makeStack(store, stacks[0]!.root)); // restart: restore() reopens them
-    for (const [proto, port] of [['tcp', P.v6tcp], ['udp', P.v6udp], ['tcp', P.v4tcp], ['udp', P.v4udp]] as const) {
-      assert.equal((await ssLoopback6(proto, port)).length, 1, `[::1]:${port} ${proto} is back`);
+    // While tsd is down, another process takes one of the ports.
+    const squatter = net.createServer();
+    await new Promise<void>((res) => squatter.listen({ host: '::1', port: P.v4tcp, ipv6Only: true }, () => res()));
+    try {
+      stacks.push(await makeStack(store, stacks[0]!.root)); // restart: restore() reopens them
+      for (const [proto, port] of [['tcp', P.v6tcp], ['udp', P.v6udp], ['udp', P.v4udp]] as const) {
+        assert.equal((await ssLoopback6(proto, port)).length, 1, `[::1]:${port} ${proto} is back`);
+      }
+      const l4 = await s().services.networks.inspect('l4');
+      const epId = Object.values(l4.Containers)[0]!.EndpointID;
+      const info = await s().bridge.endpointOperInfo(l4.Id, epId) as { loopback6: Array<{ Proto: string; HostPort: number; State: string }> };
+      assert.deepEqual(info.loopback6.map((x) => `${x.Proto}/${x.HostPort} ${x.State}`), [
+        `tcp/${P.v4tcp} failed: host port [::1]:${P.v4tcp}/tcp: address already in use`, `udp/${P.v4udp} listening`,
+      ], 'the taken port is reported, the rest is served');
+    } finally {
+      await new Promise<void>((res) => squatter.close(() => res()));
     }
     await roundTrip('w6', 6, 'tcp', 80, P.v6tcp);
     await roundTrip('w4', 4, 'udp', 53, P.v4udp);
