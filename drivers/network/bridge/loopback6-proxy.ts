@@ -165,10 +165,14 @@ export class Loopback6Proxy {
     this.listeners.set(key, pending);
     try {
       const l = f.proto === 'tcp' ? await this.openTcp(f) : await this.openUdp(f);
+      if (this.listeners.get(key) !== pending) {
+        await l.close(); // closed (unpublish, shutdown) while it was binding
+        return 'off';
+      }
       this.listeners.set(key, l);
       return 'listening';
     } catch (e) {
-      this.listeners.delete(key);
+      if (this.listeners.get(key) === pending) this.listeners.delete(key);
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'EADDRINUSE') throw new ConflictError(`host port ${at(f, this.host)}: address already in use`, { cause: e });
       throw new UnavailableError(`host port ${at(f, this.host)}: ${code ?? messageOf(e)}`, { cause: e });

@@ -261,6 +261,16 @@ describe('tsd-bridge [::1] proxy: listeners on loopback', function () {
     }
   });
 
+  it('a close while the port is still binding wins: nothing stays listening', async () => {
+    const p = new Loopback6Proxy({ log });
+    const hostPort = await freePort('tcp');
+    const opening = p.open({ proto: 'tcp', hostPort, containerIp: '127.0.0.1', containerPort: 9 });
+    await p.closeAll();
+    assert.equal(await opening, 'off');
+    assert.equal(p.size, 0);
+    await assert.rejects(new Promise((res, rej) => net.connect({ host: '::1', port: hostPort }).once('connect', res).once('error', rej)), /ECONNREFUSED/);
+  });
+
   it('udp: an idle flow is closed after the timeout and the client gets a new one', async () => {
     const backend = dgram.createSocket('udp4');
     const sources: number[] = [];
