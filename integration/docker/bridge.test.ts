@@ -1,7 +1,8 @@
 // integration/docker/bridge.test.ts — issue 4 item 6, real Docker as the client of tsd-bridge and
 // tsd-ipam: a dockerd 20.10 (own roots and socket) finds tsd's NetworkDriver and IpamDriver
 // sockets in /run/docker/plugins, creates a network with them, runs two busybox containers that
-// ping each other, publishes a port on 127.0.0.1 that the host reaches with nc, and after
+// ping each other, publishes a port on 127.0.0.1 that the host reaches with nc (and one on [::1]
+// through tsd's in-process listener, no docker-proxy), and after
 // `docker rm -f` + `docker network rm` no link, nft element or address of it is left. Runs in the
 // HOST netns (tsd's own `inet tsd` table, purged at the end; the subnet is checked free first).
 import assert from 'node:assert/strict';
@@ -114,6 +115,23 @@ describe('docker: dockerd uses tsd-bridge + tsd-ipam over the plugin protocol', 
       if (!got.includes('hello-from-tsdtest-web')) await new Promise((res) => setTimeout(res, 100));
     }
     assert.equal(got.trim(), 'hello-from-tsdtest-web');
+  });
+
+  it('-p PORT:8080 is reachable on [::1] (nc -6) through tsd itself, no docker-proxy; docker rm -f closes it', async () => {
+    const port6 = await freeLoopbackPort();
+    const r = await docker('run', '-d', '--name', 'tsdtest-web6', '--network', 'tsdtest-net', '-p', `${port6}:8080`, BUSYBOX_IMAGE,
+      'sh', '-c', 'while true; do echo hello-from-tsdtest-web6 | nc -l -p 8080; done');
+    assert.equal(r.code, 0, r.err);
+    const owners = async () => (await run('ss', ['-Hltnp', `sport = :${port6}`])).out.split('\n').filter((l) => l.includes(`[::1]:${port6}`)).map((l) => Number(/pid=(\d+)/.exec(l)?.[1]));
+    assert.deepEqual(await owners(), [tsd!.pid], 'one [::1] listener, in the tsd process');
+    let got = '';
+    for (let i = 0; i < 50 && !got.includes('hello-from-tsdtest-web6'); i++) {
+      got = (await run('nc', ['-6', '-w', '3', '::1', String(port6)], { input: '', timeoutMs: 10_000 })).out;
+      if (!got.includes('hello-from-tsdtest-web6')) await new Promise((res) => setTimeout(res, 100));
+    }
+    assert.equal(got.trim(), 'hello-from-tsdtest-web6');
+    assert.equal((await docker('rm', '-f', 'tsdtest-web6')).code, 0);
+    assert.deepEqual(await owners(), [], 'closed with the container');
   });
 
   it('an --internal network: its bridge is in tsd\'s internal set, and its containers and tsdtest-net\'s cannot reach each other', async () => {

@@ -8,11 +8,13 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
 import { execa, type ResultPromise } from 'execa';
+import { createFirewall } from '../../core/kernel/firewall/select.js';
+import { silentLogger } from '../../core/log.js';
 import { MemoryStore } from '../../core/store/memory.js';
 import type { PortBinding } from '../../core/driver/network-driver.js';
 import { inNs, makeStack, nftElements, run, type Stack } from './stack.js';
 
-const P = { v6tcp: 18901, v6udp: 18902, v4tcp: 18903, v4udp: 18904, taken: 18905, other: 18906, sctp: 18907, rm: 18908 };
+const P = { v6tcp: 18901, v6udp: 18902, v4tcp: 18903, v4udp: 18904, taken: 18905, other: 18906, sctp: 18907, rm: 18908, ipt: 18909 };
 const bind = (proto: PortBinding['proto'], port: number, hostPort: number, hostIp = '::'): PortBinding => ({ proto, ip: '', port, hostIp, hostPort, hostPortEnd: hostPort });
 
 /** Host-side listeners on [::1]:port (ss, not tsd's own view). */
@@ -90,10 +92,8 @@ describe('tsd-bridge [::1]:port without a proxy process (real kernel)', function
     const c = await ncClient(proto, hostPort, `ping-${proto}-${hostPort}`);
     const seen = await srv.output();
     assert.match(seen, new RegExp(`ping-${proto}-${hostPort}`), `the server in ${sandbox} (IPv${fam}) saw the ${proto} client through [::1]:${hostPort}`);
-    if (proto === 'tcp') {
-      assert.ok(c.ok, `nc tcp [::1]:${hostPort} succeeded`);
-      assert.match(c.out, new RegExp(`pong-tcp-${hostPort}`), 'the answer came back through the proxy');
-    }
+    if (proto === 'tcp') assert.ok(c.ok, `nc tcp [::1]:${hostPort} succeeded`);
+    assert.match(c.out, new RegExp(`pong-${proto}-${hostPort}`), `the ${proto} answer came back through the proxy`);
   }
 
   it('publishes tcp and udp on :: for an IPv6 endpoint and an IPv4-only one: [::1]:port reaches both sandboxes', async () => {
@@ -115,13 +115,26 @@ describe('tsd-bridge [::1]:port without a proxy process (real kernel)', function
     assert.match(String(r.stdout), new RegExp(`pid=${process.pid},`), 'the listener is tsd itself');
   });
 
-  it('is restored from the store at restart and closed at shutdown', async () => {
+  it('is restored from the store at restart (a port taken meanwhile is reported) and closed at shutdown', async () => {
     await s().bridge.close(); // daemon shutdown
     assert.deepEqual(await ssLoopback6('tcp', P.v6tcp), [], 'closed at shutdown');
     assert.deepEqual(await ssLoopback6('udp', P.v4udp), [], 'closed at shutdown (udp)');
-    stacks.push(await makeStack(store, stacks[0]!.root)); // restart: restore() reopens them
-    for (const [proto, port] of [['tcp', P.v6tcp], ['udp', P.v6udp], ['tcp', P.v4tcp], ['udp', P.v4udp]] as const) {
-      assert.equal((await ssLoopback6(proto, port)).length, 1, `[::1]:${port} ${proto} is back`);
+    // While tsd is down, another process takes one of the ports.
+    const squatter = net.createServer();
+    await new Promise<void>((res) => squatter.listen({ host: '::1', port: P.v4tcp, ipv6Only: true }, () => res()));
+    try {
+      stacks.push(await makeStack(store, stacks[0]!.root)); // restart: restore() reopens them
+      for (const [proto, port] of [['tcp', P.v6tcp], ['udp', P.v6udp], ['udp', P.v4udp]] as const) {
+        assert.equal((await ssLoopback6(proto, port)).length, 1, `[::1]:${port} ${proto} is back`);
+      }
+      const l4 = await s().services.networks.inspect('l4');
+      const epId = Object.values(l4.Containers)[0]!.EndpointID;
+      const info = await s().bridge.endpointOperInfo(l4.Id, epId) as { loopback6: Array<{ Proto: string; HostPort: number; State: string }> };
+      assert.deepEqual(info.loopback6.map((x) => `${x.Proto}/${x.HostPort} ${x.State}`), [
+        `tcp/${P.v4tcp} failed: host port [::1]:${P.v4tcp}/tcp: address already in use`, `udp/${P.v4udp} listening`,
+      ], 'the taken port is reported, the rest is served');
+    } finally {
+      await new Promise<void>((res) => squatter.close(() => res()));
     }
     await roundTrip('w6', 6, 'tcp', 80, P.v6tcp);
     await roundTrip('w4', 4, 'udp', 53, P.v4udp);
@@ -167,5 +180,23 @@ describe('tsd-bridge [::1]:port without a proxy process (real kernel)', function
     assert.doesNotMatch(JSON.stringify(await nftElements('pub4any')), new RegExp(String(P.rm)), '::1 alone makes no firewall element');
     await s().services.networks.remove('l4', { force: true });
     assert.deepEqual(await ssLoopback6('tcp', P.rm), [], 'closed with the network');
+  });
+
+  it('iptables backend: ip6tables never DNATs ::1 either, so a [::1] listener still gets the connection', async () => {
+    const fw = await createFirewall({ backend: 'iptables' }, { log: silentLogger });
+    const ipt = { id: 'ipt6', bridge: 'tsdipt6', subnets: ['fd00:89:7::/64'], masquerade: false, internal: false, icc: true, isolate: true };
+    const srv = net.createServer((c) => c.resume().end('ipt-ok\n'));
+    try {
+      await fw.reload({ networks: [ipt], ports: [{ networkId: 'ipt6', proto: 'tcp', hostIp: '::', hostPort: P.ipt, containerIp: 'fd00:89:7::2', containerPort: 80 }] });
+      const dump = String((await run('ip6tables-save', ['-t', 'nat'])).stdout) + String((await run('ip6tables-legacy-save', ['-t', 'nat'])).stdout);
+      assert.match(dump, /-A TSD-OUTPUT ! -d ::1\/128 -m addrtype --dst-type LOCAL -j TSD-DNAT/);
+      assert.match(dump, new RegExp(`--dport ${P.ipt} -j DNAT`), 'the :: port is DNAT\'ed for other addresses');
+      await new Promise<void>((res) => srv.listen({ host: '::1', port: P.ipt, ipv6Only: true }, () => res()));
+      const c = await ncClient('tcp', P.ipt, 'x');
+      assert.match(c.out, /ipt-ok/, 'reached the [::1] listener, not DNAT\'ed away');
+    } finally {
+      await new Promise<void>((res) => srv.close(() => res()));
+      await fw.purge();
+    }
   });
 });

@@ -44,6 +44,7 @@ describe('tsd-bridge restart reconcile (real kernel)', function () {
     assert.equal((await run('ip', ['link', 'add', 'tsdstray0', 'group', String(bridgeLink.group), 'type', 'veth', 'peer', 'name', 'tsdstray1'])).exitCode, 0);
     assert.equal(await dial(undefined, 'tcp', '127.0.0.1', 18180), undefined, 'broken now');
 
+    await first.bridge.close(); // a killed process's sockets (its [::1] port listeners) die with it
     const second = await makeStack(store, first.root);
     stacks.push(second);
     const [restored] = await ipJ(['addr', 'show', 'dev', br]);

@@ -494,8 +494,8 @@ export function createBridgeDriver(ctx: DriverContext): BridgeDriver {
     const ep = eps.get(endpointId);
     if (!ep || (ep.ports.length === 0 && !ep.loopback6?.length)) return;
     const fwd = ep.loopback6 ?? [];
-    await closeForwards(fwd);
     if (kernel.firewall && ep.ports.length) await kernel.firewall.unpublishPorts(ep.ports);
+    await closeForwards(fwd);
     const ports = ep.ports;
     await store.put(epKey(ep.id), { ...ep, ports: [], loopback6: [] });
     ep.ports = [];

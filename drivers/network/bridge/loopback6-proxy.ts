@@ -165,10 +165,14 @@ export class Loopback6Proxy {
     this.listeners.set(key, pending);
     try {
       const l = f.proto === 'tcp' ? await this.openTcp(f) : await this.openUdp(f);
+      if (this.listeners.get(key) !== pending) {
+        await l.close(); // closed (unpublish, shutdown) while it was binding
+        return 'off';
+      }
       this.listeners.set(key, l);
       return 'listening';
     } catch (e) {
-      this.listeners.delete(key);
+      if (this.listeners.get(key) === pending) this.listeners.delete(key);
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'EADDRINUSE') throw new ConflictError(`host port ${at(f, this.host)}: address already in use`, { cause: e });
       throw new UnavailableError(`host port ${at(f, this.host)}: ${code ?? messageOf(e)}`, { cause: e });
@@ -251,7 +255,12 @@ export class Loopback6Proxy {
           // Unconnected: answer only what comes from the container's address and port.
           if (from.port !== f.containerPort || from.address !== f.containerIp) return;
           flows.touch(client);
-          sock.send(reply, rinfo.port, rinfo.address);
+          // A send on a socket closed meanwhile throws synchronously: never let it reach the daemon.
+          try {
+            sock.send(reply, rinfo.port, rinfo.address);
+          } catch (e) {
+            this.log.debug('[::1] proxy: udp answer dropped', { port: at(f, this.host), err: e });
+          }
         });
         up.on('error', (e) => {
           this.log.debug('[::1] proxy: udp container side failed', { port: at(f, this.host), err: e });
@@ -260,9 +269,14 @@ export class Loopback6Proxy {
         flow = new UdpFlow(up);
         flows.add(client, flow);
       }
-      flow.sock.send(msg, f.containerPort, f.containerIp, (e) => {
-        if (e) this.log.debug('[::1] proxy: udp send to container failed', { port: at(f, this.host), err: e });
-      });
+      try {
+        flow.sock.send(msg, f.containerPort, f.containerIp, (e) => {
+          if (e) this.log.debug('[::1] proxy: udp send to container failed', { port: at(f, this.host), err: e });
+        });
+      } catch (e) {
+        this.log.debug('[::1] proxy: udp datagram dropped', { port: at(f, this.host), err: e });
+        flows.remove(client);
+      }
     });
     return new Promise((resolve, reject) => {
       const fail = (e: Error) => {

@@ -139,8 +139,12 @@ export function planPorts(
       if (forward) {
         const containerIp = b.ip && net.isIP(b.ip) ? b.ip : fwdIp;
         const f: Loopback6Forward = { proto: b.proto, hostPort, containerIp, containerPort: b.port };
-        fwd.push(f);
-        alloc.take(f);
+        // A caller may send one port as "" and "::" (or per family): one [::1] listener serves both.
+        const same = (x: Loopback6Forward) => x.proto === f.proto && x.hostPort === f.hostPort && x.containerIp === f.containerIp && x.containerPort === f.containerPort;
+        if (!fwd.some(same)) {
+          fwd.push(f);
+          alloc.take(f);
+        }
       }
     });
   } catch (e) {
