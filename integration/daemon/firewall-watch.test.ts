@@ -310,9 +310,10 @@ describe('firewall watch: iptables-legacy backend (no events: a check every swee
     assert.equal(nc(), '');
     assert.ok((await within(3500, () => hasDnat() && hasForwardJump())) !== undefined, 'repaired within interval + repair');
     assert.notEqual(nc(), '');
+    // Two commands: a check may run between them (two repairs), never more.
     const i = await info(t!);
-    assert.equal(i.Watch.Repairs, 1);
-    assert.match(t!.log(), /"msg":"firewall repaired".*"vanished":\[[^\]]*"iptables jump filter FORWARD -j TSD-FORWARD"/);
+    assert.ok(i.Watch.Repairs >= 1 && i.Watch.Repairs <= 2, `${i.Watch.Repairs} repairs`);
+    assert.match(t!.log(), /"msg":"firewall repaired".*"vanished":\[[^\]]*"iptables (jump filter FORWARD -j TSD-FORWARD|rules of chain TSD-DNAT \(0 of 1\))"/);
   });
 
   it('the user chain\'s rules are the user\'s: flushing TSD-USER is not repaired', async () => {
