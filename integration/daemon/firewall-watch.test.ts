@@ -115,6 +115,9 @@ describe('firewall watch: tsd repairs a flushed firewall by itself (nftables)', 
     const i = await info(t!);
     assert.equal(i.Watch.Repairs, 1);
     assert.match(t!.log(), /"msg":"firewall repaired".*"vanished":\[[^\]]*"table inet tsd"/);
+    const st = t!.tsctl('firewall', 'status');
+    assert.equal(st.code, 0, st.err);
+    assert.match(st.out, /^Backend: nftables\nWatch: on \(kernel events\)\nReports: 1  Repairs: 1  Failures: 0\nLast repair: \S+ in [\d.]+ ms after nft pid \d+: table inet tsd\n$/);
   });
 
   it('nft delete table inet tsd: repaired the same way', async () => {
@@ -211,6 +214,7 @@ describe('firewall watch off (firewall-watch: false)', function () {
   it('a flush is NOT repaired; GET /info says the watch is off; tsctl firewall reload still works', async () => {
     const i = await info(t!);
     assert.deepEqual([i.Watch.Enabled, i.Watch.Mode], [false, 'off']);
+    assert.match(t!.tsctl('firewall', 'status').out, /^Backend: nftables\nWatch: off\n/);
     nft('flush', 'ruleset');
     assert.equal(await within(2500, () => nftPortElements().length === 1), undefined, 'nothing repaired it');
     assert.equal(nc(), '', 'no answer without the rules');
