@@ -12,7 +12,7 @@ import { NftablesFirewall } from '../../core/kernel/firewall/nftables/backend.js
 import { ExecNftTransport } from '../../core/kernel/firewall/nftables/transport-exec.js';
 import { LibnftablesTransport } from '../../core/kernel/firewall/nftables/transport-libnftables.js';
 import type { FirewallDamage, FirewallNetwork, PortMapping } from '../../core/kernel/firewall/types.js';
-import { silentLogger } from '../../core/log.js';
+import { createMemoryLogger, silentLogger, type Logger } from '../../core/log.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const net: FirewallNetwork = { id: 'w', bridge: 'tsdwatch0', subnets: ['10.231.30.0/24'], masquerade: true, internal: false, icc: true, isolate: true };
@@ -35,18 +35,19 @@ async function ownOperations(fw: Firewall, reports: FirewallDamage[]): Promise<v
 }
 
 for (const [name, make] of [
-  ['libnftables (in-process)', () => new NftablesFirewall(new LibnftablesTransport(), silentLogger)],
-  ['spawned nft -f (fallback)', () => new NftablesFirewall(new ExecNftTransport(), silentLogger)],
+  ['libnftables (in-process)', (log: Logger) => new NftablesFirewall(new LibnftablesTransport(), log)],
+  ['spawned nft -f (fallback)', (log: Logger) => new NftablesFirewall(new ExecNftTransport(), log)],
 ] as const) {
   describe(`firewall watch: nftables backend via ${name}`, function () {
     this.timeout(60_000);
     let fw: NftablesFirewall;
     const reports: FirewallDamage[] = [];
+    const log = createMemoryLogger();
     let close = () => undefined as void;
 
     before(function () {
       if (process.getuid?.() !== 0) this.skip();
-      fw = make();
+      fw = make(log);
       close = fw.watch((d) => reports.push(d)).close;
     });
     after(async () => {
@@ -79,6 +80,32 @@ for (const [name, make] of [
       await sleep(200);
       assert.deepEqual(reports.map((r) => r.what), [['table inet tsd']]);
       assert.deepEqual(await fw.check(), ['table inet tsd']);
+    });
+
+    it('the user chain\'s rules taken by the damaging flush are put back by the next rebuild; ones that no longer load are dropped with a warning', async () => {
+      const desired = { networks: [net], ports: ports(3) };
+      await fw.reload(desired);
+      const userRules = () => spawnSync('nft', ['list', 'chain', 'inet', 'tsd', 'user'], { encoding: 'utf8' }).stdout
+        .split('\n').map((l) => l.trim()).filter((l) => l && !/^(table|chain) .*\{$|^\}$/.test(l));
+      run('nft', 'add', 'rule', 'inet', 'tsd', 'user', 'ip', 'daddr', '10.231.30.9', 'drop');
+      await sleep(200); // the watch re-reads the edited chain
+      run('nft', 'flush', 'table', 'inet', 'tsd'); // empties every chain, the user's too
+      await sleep(200);
+      await fw.reload(desired); // what the daemon's repair does
+      assert.deepEqual(userRules(), ['ip daddr 10.231.30.9 drop']);
+      assert.deepEqual(await fw.check(), []);
+      // A rule that jumps to a chain of the user's inside tsd's table cannot be re-added after a
+      // flush ruleset took that chain: tsd's rules come back without it, with a warning.
+      run('nft', 'add', 'chain', 'inet', 'tsd', 'mine');
+      run('nft', 'add', 'rule', 'inet', 'tsd', 'user', 'jump', 'mine');
+      await sleep(200);
+      run('nft', 'flush', 'ruleset');
+      await sleep(200);
+      await fw.reload(desired);
+      assert.deepEqual(await fw.check(), []);
+      assert.deepEqual(userRules(), []);
+      const warn = log.lines.find((l) => l.msg === 'user chain rules from before the flush could not be re-added: dropped');
+      assert.match(String(warn?.rules), /jump mine/);
     });
   });
 }
