@@ -7,7 +7,8 @@
 // tell tsd's own transactions from everyone else's.
 //
 // Only deletions and new rules are decoded (table, chain, set names); other additions are counted
-// and skipped without parsing, so tsd's own publish batches (one NEWSETELEM per element) cost a few µs per element.
+// and skipped without parsing, so tsd's own publish batches (one NEWSETELEM per element) cost
+// about a µs per element here (the kernel's cost of building them is larger: docs/benchmarks.md).
 
 import koffi from 'koffi';
 import { KernelError } from '../kernel-error.js';
@@ -30,7 +31,7 @@ const NFNL_SUBSYS_NFTABLES = 10;
 const NFGENMSG_LEN = 4;
 
 /** NFT_MSG_* (include/uapi/linux/netfilter/nf_tables.h) that remove something. */
-const DELETES: Record<number, NftDeletion['kind']> = {
+const DELETES: Record<number, NftObjectRef['kind']> = {
   2: 'table', 5: 'chain', 8: 'rule', 11: 'set', 14: 'setelem', 20: 'obj', 24: 'flowtable',
   26: 'table', 27: 'chain', 28: 'rule', 29: 'set', 30: 'setelem', 31: 'obj', 32: 'flowtable',
 };
@@ -38,12 +39,12 @@ const NFT_MSG_NEWGEN = 15;
 const NFT_MSG_NEWRULE = 6;
 const NFTA_GEN = { PROC_PID: 2, PROC_NAME: 3 } as const;
 /** Every deletion message carries its table as attribute 1; chain/rule/set name positions differ. */
-const NAME_ATTR: Partial<Record<NftDeletion['kind'], number>> = { chain: 3, rule: 2, set: 2, setelem: 2 };
+const NAME_ATTR: Partial<Record<NftObjectRef['kind'], number>> = { chain: 3, rule: 2, set: 2, setelem: 2 };
 
 const FAMILIES: Record<number, string> = { 1: 'inet', 2: 'ip', 3: 'arp', 5: 'netdev', 7: 'bridge', 10: 'ip6' };
 
-/** One object removed by a transaction. `name`: chain (chain, rule) or set (set, setelem). */
-export interface NftDeletion {
+/** An object an event names (deleted, or a rule added). `name`: chain (chain, rule) or set (set, setelem). */
+export interface NftObjectRef {
   kind: 'table' | 'chain' | 'rule' | 'set' | 'setelem' | 'obj' | 'flowtable';
   family: string;
   table: string;
@@ -53,11 +54,11 @@ export interface NftDeletion {
 /** The deletions of one committed transaction, with the process that committed it. */
 export interface NftTransaction {
   /** Each deleted object once (a flush of a chain deletes many rules: one entry). */
-  deletions: NftDeletion[];
+  deletions: NftObjectRef[];
   /** Keys of `deletions`, for that dedupe. */
   seen: Set<string>;
   /** Rules added (NEWRULE: family, table, chain in `name`): a user editing their hook chain. */
-  ruleAdds: NftDeletion[];
+  ruleAdds: NftObjectRef[];
   /** Additions (any NEW* but NEWGEN) seen in the transaction, only counted. */
   additions: number;
   /** Committing process (NFTA_GEN_PROC_PID); undefined when the kernel did not say. */
@@ -109,7 +110,7 @@ export function decodeEvents(buf: Buffer, pending: NftTransaction, done: (t: Nft
       continue;
     }
     const fam = buf.readUInt8(body);
-    const d: NftDeletion = { kind: kind ?? 'rule', family: FAMILIES[fam] ?? String(fam), table: strAttr(buf, body + NFGENMSG_LEN, end, 1) ?? '' };
+    const d: NftObjectRef = { kind: kind ?? 'rule', family: FAMILIES[fam] ?? String(fam), table: strAttr(buf, body + NFGENMSG_LEN, end, 1) ?? '' };
     const nameAttr = NAME_ATTR[d.kind];
     if (nameAttr !== undefined) {
       const name = strAttr(buf, body + NFGENMSG_LEN, end, nameAttr);
@@ -252,7 +253,7 @@ export function originOf(t: NftTransaction): string | undefined {
 }
 
 /** A deletion in words: "table inet tsd", "chain inet tsd forward", "rules of chain ip filter TSD-FORWARD". */
-export function describeDeletion(d: NftDeletion): string {
+export function describeDeletion(d: NftObjectRef): string {
   const where = `${d.family} ${d.table}`;
   switch (d.kind) {
     case 'table': return `table ${where}`;
@@ -268,7 +269,7 @@ export function describeDeletion(d: NftDeletion): string {
  * Distinct descriptions: a flush deletes many rules of one chain (one line for them), and a
  * deleted table takes its chains, sets and rules with it (only the table is named).
  */
-export function describeAll(ds: readonly NftDeletion[]): string[] {
+export function describeAll(ds: readonly NftObjectRef[]): string[] {
   const tables = new Set(ds.filter((d) => d.kind === 'table').map((d) => `${d.family} ${d.table}`));
   return [...new Set(ds.filter((d) => d.kind === 'table' || !tables.has(`${d.family} ${d.table}`)).map(describeDeletion))];
 }

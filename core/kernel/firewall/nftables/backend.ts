@@ -10,7 +10,7 @@ import type { Logger } from '../../../log.js';
 import type { Firewall } from '../firewall.js';
 import { FirewallModel } from '../model.js';
 import { SerialQueue } from '../serial.js';
-import { describeAll, originOf, watchNftEvents, type NftDeletion, type NftTransaction } from '../nft-events.js';
+import { describeAll, originOf, watchNftEvents, type NftObjectRef, type NftTransaction } from '../nft-events.js';
 import type {
   FirewallDamage, FirewallDesired, FirewallNetwork, FirewallState, FirewallWatcher, PortEntry, PortMapping,
 } from '../types.js';
@@ -195,7 +195,7 @@ export class NftablesFirewall implements Firewall {
 
   private classify(t: NftTransaction): FirewallDamage | undefined {
     const ours = (d: { family: string; table: string }) => d.family === FAMILY && d.table === TABLE;
-    const userRule = (d: NftDeletion) => ours(d) && d.kind === 'rule' && d.name === USER_CHAIN;
+    const userRule = (d: NftObjectRef) => ours(d) && d.kind === 'rule' && d.name === USER_CHAIN;
     const gone = t.deletions.filter((d) => ours(d) && !userRule(d));
     if (gone.length) {
       if (gone.some((d) => d.kind === 'table' || (d.kind === 'chain' && d.name === USER_CHAIN)) || t.deletions.some(userRule)) this.userRulesLost = true;
