@@ -63,4 +63,13 @@ describe('config', () => {
     assert.throws(() => parseConfigObject({ 'sweep-interval': '30s' }, 'flags'), /config flags: sweep-interval: /);
     assert.throws(() => parseConfigObject({ 'sweep-interval': 100_000 }, 'flags'), /config flags: sweep-interval: /);
   });
+
+  it('firewall-watch (moby#12294): on by default, switched off by file or flag, a non-boolean names the key', () => {
+    assert.equal(resolveConfig(undefined).firewallWatch, true);
+    const f = path.join(dir, 'fwwatch.yaml');
+    fs.writeFileSync(f, 'firewall-watch: false\n');
+    assert.equal(resolveConfig(readConfigFile(f)).firewallWatch, false);
+    assert.equal(resolveConfig(readConfigFile(f), parseConfigObject({ 'firewall-watch': true }, 'flags')).firewallWatch, true);
+    assert.throws(() => parseConfigObject({ 'firewall-watch': 'no' }, 'flags'), /config flags: firewall-watch: /);
+  });
 });

@@ -7,12 +7,13 @@
 // tell tsd's own transactions from everyone else's.
 //
 // Only deletions and new rules are decoded (table, chain, set names); other additions are counted
-// and skipped without parsing, so tsd's own publish batches (one NEWSETELEM per element) cost a few µs per element.
+// and skipped without parsing, so tsd's own publish batches (one NEWSETELEM per element) cost
+// about a µs per element here (the kernel's cost of building them is larger: docs/benchmarks.md).
 
 import koffi from 'koffi';
 import { KernelError } from '../kernel-error.js';
 import { check, errno, SOCK_CLOEXEC, SOCK_NONBLOCK, sys } from '../libc.js';
-import { attrStr, parseAttrs, parseMessages } from '../netlink/codec.js';
+import { NLMSG_HDRLEN } from '../netlink/codec.js';
 import { isRecentChild } from '../exec.js';
 import type { FirewallDamage, FirewallWatcher } from './types.js';
 
@@ -30,7 +31,7 @@ const NFNL_SUBSYS_NFTABLES = 10;
 const NFGENMSG_LEN = 4;
 
 /** NFT_MSG_* (include/uapi/linux/netfilter/nf_tables.h) that remove something. */
-const DELETES: Record<number, NftDeletion['kind']> = {
+const DELETES: Record<number, NftObjectRef['kind']> = {
   2: 'table', 5: 'chain', 8: 'rule', 11: 'set', 14: 'setelem', 20: 'obj', 24: 'flowtable',
   26: 'table', 27: 'chain', 28: 'rule', 29: 'set', 30: 'setelem', 31: 'obj', 32: 'flowtable',
 };
@@ -38,12 +39,12 @@ const NFT_MSG_NEWGEN = 15;
 const NFT_MSG_NEWRULE = 6;
 const NFTA_GEN = { PROC_PID: 2, PROC_NAME: 3 } as const;
 /** Every deletion message carries its table as attribute 1; chain/rule/set name positions differ. */
-const NAME_ATTR: Partial<Record<NftDeletion['kind'], number>> = { chain: 3, rule: 2, set: 2, setelem: 2 };
+const NAME_ATTR: Partial<Record<NftObjectRef['kind'], number>> = { chain: 3, rule: 2, set: 2, setelem: 2 };
 
 const FAMILIES: Record<number, string> = { 1: 'inet', 2: 'ip', 3: 'arp', 5: 'netdev', 7: 'bridge', 10: 'ip6' };
 
-/** One object removed by a transaction. `name`: chain (chain, rule) or set (set, setelem). */
-export interface NftDeletion {
+/** An object an event names (deleted, or a rule added). `name`: chain (chain, rule) or set (set, setelem). */
+export interface NftObjectRef {
   kind: 'table' | 'chain' | 'rule' | 'set' | 'setelem' | 'obj' | 'flowtable';
   family: string;
   table: string;
@@ -52,9 +53,12 @@ export interface NftDeletion {
 
 /** The deletions of one committed transaction, with the process that committed it. */
 export interface NftTransaction {
-  deletions: NftDeletion[];
+  /** Each deleted object once (a flush of a chain deletes many rules: one entry). */
+  deletions: NftObjectRef[];
+  /** Keys of `deletions`, for that dedupe. */
+  seen: Set<string>;
   /** Rules added (NEWRULE: family, table, chain in `name`): a user editing their hook chain. */
-  ruleAdds: NftDeletion[];
+  ruleAdds: NftObjectRef[];
   /** Additions (any NEW* but NEWGEN) seen in the transaction, only counted. */
   additions: number;
   /** Committing process (NFTA_GEN_PROC_PID); undefined when the kernel did not say. */
@@ -72,52 +76,81 @@ export interface NftEventHandlers {
   failed(e: unknown): void;
 }
 
-/** Pure: decode one datagram's messages into `pending`, calling `done` at each NEWGEN. */
+/**
+ * Pure: decode one datagram's messages into `pending`, calling `done` at each NEWGEN. Hot (tsd's
+ * own batches produce one message per element), so it walks the bytes in place: no per-message
+ * objects, attributes found by a scan, and a deletion already recorded in the transaction (the
+ * same set, chain or table again) is not recorded twice.
+ */
 export function decodeEvents(buf: Buffer, pending: NftTransaction, done: (t: NftTransaction) => void): NftTransaction {
   let cur = pending;
-  for (const m of parseMessages(buf)) {
-    if (m.type >> 8 !== NFNL_SUBSYS_NFTABLES) continue;
-    const msgType = m.type & 0xff;
+  let off = 0;
+  while (off + NLMSG_HDRLEN <= buf.length) {
+    const len = buf.readUInt32LE(off);
+    if (len < NLMSG_HDRLEN || off + len > buf.length) break;
+    const type = buf.readUInt16LE(off + 4);
+    const body = off + NLMSG_HDRLEN;
+    const end = off + len;
+    off += (len + 3) & ~3;
+    if (type >> 8 !== NFNL_SUBSYS_NFTABLES || body + NFGENMSG_LEN > end) continue;
+    const msgType = type & 0xff;
+    cur.portid ||= buf.readUInt32LE(body - 4);
     if (msgType === NFT_MSG_NEWGEN) {
-      const a = parseAttrs(m.payload, NFGENMSG_LEN);
-      const pid = a.get(NFTA_GEN.PROC_PID);
-      const name = attrStr(a.get(NFTA_GEN.PROC_NAME));
-      if (pid && pid.length >= 4) cur.pid = pid.readUInt32BE(0);
+      const pid = findAttr(buf, body + NFGENMSG_LEN, end, NFTA_GEN.PROC_PID);
+      if (pid >= 0 && buf.readUInt16LE(pid - 4) >= 8) cur.pid = buf.readUInt32BE(pid);
+      const name = strAttr(buf, body + NFGENMSG_LEN, end, NFTA_GEN.PROC_NAME);
       if (name !== undefined) cur.proc = name;
-      if (!cur.portid) cur.portid = m.pid;
       done(cur);
       cur = emptyTransaction();
       continue;
     }
-    cur.portid ||= m.pid;
     const kind = DELETES[msgType];
-    if (!kind) {
+    if (!kind && msgType !== NFT_MSG_NEWRULE) {
       cur.additions++;
-      if (msgType === NFT_MSG_NEWRULE) {
-        const a = parseAttrs(m.payload, NFGENMSG_LEN);
-        cur.ruleAdds.push({ kind: 'rule', family: familyOf(m.payload), table: attrStr(a.get(1)) ?? '', name: attrStr(a.get(2)) ?? '' });
-      }
       continue;
     }
-    const a = parseAttrs(m.payload, NFGENMSG_LEN);
-    const d: NftDeletion = { kind, family: familyOf(m.payload), table: attrStr(a.get(1)) ?? '' };
-    const nameAttr = NAME_ATTR[kind];
+    const fam = buf.readUInt8(body);
+    const d: NftObjectRef = { kind: kind ?? 'rule', family: FAMILIES[fam] ?? String(fam), table: strAttr(buf, body + NFGENMSG_LEN, end, 1) ?? '' };
+    const nameAttr = NAME_ATTR[d.kind];
     if (nameAttr !== undefined) {
-      const name = attrStr(a.get(nameAttr));
+      const name = strAttr(buf, body + NFGENMSG_LEN, end, nameAttr);
       if (name !== undefined) d.name = name;
     }
+    if (!kind) {
+      cur.additions++;
+      cur.ruleAdds.push(d);
+      continue;
+    }
+    const key = `${d.kind} ${d.family} ${d.table} ${d.name ?? ''}`;
+    if (cur.seen.has(key)) continue;
+    cur.seen.add(key);
     cur.deletions.push(d);
   }
   return cur;
 }
 
-export function emptyTransaction(): NftTransaction {
-  return { deletions: [], ruleAdds: [], additions: 0, portid: 0 };
+/** Offset of attribute `type`'s value in buf[from, to), or -1. */
+function findAttr(buf: Buffer, from: number, to: number, type: number): number {
+  let o = from;
+  while (o + 4 <= to) {
+    const len = buf.readUInt16LE(o);
+    if (len < 4 || o + len > to) return -1;
+    if ((buf.readUInt16LE(o + 2) & 0x3fff) === type) return o + 4;
+    o += (len + 3) & ~3;
+  }
+  return -1;
 }
 
-function familyOf(payload: Buffer): string {
-  const f = payload.readUInt8(0);
-  return FAMILIES[f] ?? String(f);
+function strAttr(buf: Buffer, from: number, to: number, type: number): string | undefined {
+  const v = findAttr(buf, from, to, type);
+  if (v < 0) return undefined;
+  let e = v + buf.readUInt16LE(v - 4) - 4;
+  while (e > v && buf[e - 1] === 0) e--;
+  return buf.toString('utf8', v, e);
+}
+
+export function emptyTransaction(): NftTransaction {
+  return { deletions: [], seen: new Set(), ruleAdds: [], additions: 0, portid: 0 };
 }
 
 /** A subscription to nftables events in the calling thread's netns. close() ends it. */
@@ -139,9 +172,16 @@ export class NftEventSocket {
       sa.writeUInt16LE(AF_NETLINK, 0);
       sa.writeUInt32LE(1 << (NFNLGRP_NFTABLES - 1), 8);
       check(sys.bind(this.fd, sa, 12), 'subscribe to nftables events (NFNLGRP_NFTABLES)', 'nftables');
-      this.poll = koffi.node.poll(this.fd, { readable: true }, () => this.drain());
-      // The watch must not keep the daemon alive on its own.
-      this.poll.unref();
+      // An exception must not unwind into koffi's libuv callback (a fatal napi_throw): rethrown on
+      // the next tick, it is an ordinary uncaught exception. The handle stays ref'd: whoever opens
+      // the watch closes it (an unref'd handle with queued events crashes node's exit cleanup).
+      this.poll = koffi.node.poll(this.fd, { readable: true }, () => {
+        try {
+          this.drain();
+        } catch (e) {
+          process.nextTick(() => { throw e; });
+        }
+      });
     } catch (e) {
       sys.close(this.fd);
       throw e;
@@ -213,7 +253,7 @@ export function originOf(t: NftTransaction): string | undefined {
 }
 
 /** A deletion in words: "table inet tsd", "chain inet tsd forward", "rules of chain ip filter TSD-FORWARD". */
-export function describeDeletion(d: NftDeletion): string {
+export function describeDeletion(d: NftObjectRef): string {
   const where = `${d.family} ${d.table}`;
   switch (d.kind) {
     case 'table': return `table ${where}`;
@@ -229,7 +269,7 @@ export function describeDeletion(d: NftDeletion): string {
  * Distinct descriptions: a flush deletes many rules of one chain (one line for them), and a
  * deleted table takes its chains, sets and rules with it (only the table is named).
  */
-export function describeAll(ds: readonly NftDeletion[]): string[] {
+export function describeAll(ds: readonly NftObjectRef[]): string[] {
   const tables = new Set(ds.filter((d) => d.kind === 'table').map((d) => `${d.family} ${d.table}`));
   return [...new Set(ds.filter((d) => d.kind === 'table' || !tables.has(`${d.family} ${d.table}`)).map(describeDeletion))];
 }

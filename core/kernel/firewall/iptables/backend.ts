@@ -6,7 +6,7 @@
 // back) triggers a rebuild of the chains from the model.
 
 import { runCommand } from '../../exec.js';
-import { errorOf, isTsdError } from '../../../errors.js';
+import { errorOf, isTsdError, UnavailableError } from '../../../errors.js';
 import type { Logger } from '../../../log.js';
 import type { Firewall } from '../firewall.js';
 import { FirewallModel } from '../model.js';
@@ -132,19 +132,17 @@ export class IptablesFirewall implements Firewall {
    */
   watch(onDamage: (d: FirewallDamage) => void, opts: FirewallWatchOptions): FirewallWatcher {
     if (this.mode === 'nft') return watchNftEvents((t) => classifyIptablesNft(t), onDamage);
-    let timer: NodeJS.Timeout | undefined;
+    if (!(opts.checkIntervalMs > 0)) throw new UnavailableError('firewall watch: iptables-legacy has no change events and the check interval (sweep-interval) is 0');
     let running = false;
-    if (opts.checkIntervalMs > 0) {
-      timer = setInterval(() => {
-        if (running || !this.ready) return;
-        running = true;
-        this.check().then(
-          (what) => { if (what.length) onDamage({ what, certain: true }); },
-          (e: unknown) => this.log.warn('iptables check failed', { err: e }),
-        ).finally(() => { running = false; });
-      }, opts.checkIntervalMs);
-      timer.unref();
-    }
+    const timer = setInterval(() => {
+      if (running || !this.ready) return;
+      running = true;
+      this.check().then(
+        (what) => { if (what.length) onDamage({ what, certain: true }); },
+        (e: unknown) => this.log.warn('iptables check failed', { err: e }),
+      ).finally(() => { running = false; });
+    }, opts.checkIntervalMs);
+    timer.unref();
     return { mode: 'check', close: () => clearInterval(timer) };
   }
 

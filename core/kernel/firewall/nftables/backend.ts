@@ -10,7 +10,7 @@ import type { Logger } from '../../../log.js';
 import type { Firewall } from '../firewall.js';
 import { FirewallModel } from '../model.js';
 import { SerialQueue } from '../serial.js';
-import { describeAll, originOf, watchNftEvents, type NftTransaction } from '../nft-events.js';
+import { describeAll, originOf, watchNftEvents, type NftObjectRef, type NftTransaction } from '../nft-events.js';
 import type {
   FirewallDamage, FirewallDesired, FirewallNetwork, FirewallState, FirewallWatcher, PortEntry, PortMapping,
 } from '../types.js';
@@ -42,6 +42,8 @@ export class NftablesFirewall implements Firewall {
    * read back, and the repair re-adds these instead.
    */
   private userRules = '';
+  /** A foreign transaction that damaged tsd's rules also emptied the user chain (flush table). */
+  private userRulesLost = false;
 
   constructor(
     private readonly nft: NftTransport,
@@ -151,16 +153,31 @@ export class NftablesFirewall implements Firewall {
    */
   private async rebuild(els: Elements): Promise<void> {
     let user: string;
+    let fromCopy = false;
     try {
       user = userRulesText(await this.nft.run(listUserChain));
     } catch (e) {
       if (!(isTsdError(e) && e.code === 'NotFound')) throw e;
-      user = this.userRules; // the chain went with the table: put back what it held
+      user = ''; // the chain went with the table
     }
+    if (!user && this.userRulesLost && this.userRules) {
+      // The flush that took tsd's rules took the user's too: put back what the chain held.
+      user = this.userRules;
+      fromCopy = true;
+    }
+    this.userRulesLost = false;
     try {
       await this.nft.run(rebuildText(els, user));
       this.userRules = user;
     } catch (e) {
+      if (fromCopy) {
+        // They were gone from the kernel already: restoring tsd's rules matters more than
+        // rules that no longer load (a jump to a chain the flush removed). Said, not silent.
+        this.log.warn('user chain rules from before the flush could not be re-added: dropped', { chain: `${FAMILY} ${TABLE} ${USER_CHAIN}`, rules: user, err: e });
+        this.userRules = '';
+        await this.nft.run(rebuildText(els, ''));
+        return;
+      }
       if (!user || !isTsdError(e)) throw e;
       // Never drop the user's rules silently: say which chain made the rebuild fail.
       throw errorOf(e.code, `${e.message} (while keeping the rules of chain ${FAMILY} ${TABLE} ${USER_CHAIN}: a rule there may refer to an object tsd's rebuild does not recreate)`);
@@ -178,8 +195,12 @@ export class NftablesFirewall implements Firewall {
 
   private classify(t: NftTransaction): FirewallDamage | undefined {
     const ours = (d: { family: string; table: string }) => d.family === FAMILY && d.table === TABLE;
-    const gone = t.deletions.filter((d) => ours(d) && !(d.kind === 'rule' && d.name === USER_CHAIN));
-    if (gone.length) return { what: describeAll(gone), certain: true, ...(originOf(t) ? { by: originOf(t)! } : {}) };
+    const userRule = (d: NftObjectRef) => ours(d) && d.kind === 'rule' && d.name === USER_CHAIN;
+    const gone = t.deletions.filter((d) => ours(d) && !userRule(d));
+    if (gone.length) {
+      if (gone.some((d) => d.kind === 'table' || (d.kind === 'chain' && d.name === USER_CHAIN)) || t.deletions.some(userRule)) this.userRulesLost = true;
+      return { what: describeAll(gone), certain: true, ...(originOf(t) ? { by: originOf(t)! } : {}) };
+    }
     const userEdit = [...t.deletions, ...t.ruleAdds].some((d) => ours(d) && d.kind === 'rule' && d.name === USER_CHAIN);
     if (userEdit) void this.refreshUserRules();
     return undefined;

@@ -45,7 +45,7 @@ function decode(...parts: Buffer[]): NftTransaction[] {
 }
 
 describe('nftables events', () => {
-  it('groups a transaction up to NEWGEN, with the committing pid and name; additions are only counted', () => {
+  it('groups a transaction up to NEWGEN, with the committing pid and name; additions are only counted, new rules named', () => {
     const [t, u, ...rest] = decode(
       delRule(NFPROTO.inet, 'tsd', 'forward'), delRule(NFPROTO.inet, 'tsd', 'forward'), delChain(NFPROTO.inet, 'tsd', 'forward'),
       delTable(NFPROTO.inet, 'tsd'), newgen(4321, 'nft'),
@@ -53,8 +53,8 @@ describe('nftables events', () => {
     );
     assert.equal(rest.length, 0);
     assert.deepEqual(t!.deletions.map((d) => [d.kind, d.family, d.table, d.name]), [
-      ['rule', 'inet', 'tsd', 'forward'], ['rule', 'inet', 'tsd', 'forward'], ['chain', 'inet', 'tsd', 'forward'], ['table', 'inet', 'tsd', undefined],
-    ]);
+      ['rule', 'inet', 'tsd', 'forward'], ['chain', 'inet', 'tsd', 'forward'], ['table', 'inet', 'tsd', undefined],
+    ], 'each deleted object once');
     assert.deepEqual([t!.pid, t!.proc, t!.portid], [4321, 'nft', 777]);
     assert.deepEqual(u!.deletions, []);
     assert.deepEqual(u!.ruleAdds.map((d) => [d.table, d.name]), [['tsd', 'user']]);
