@@ -140,9 +140,11 @@ export class Overlay2Driver implements GraphDriver, DigestingApply, LayerFilesIn
       fs.mkdirSync(`${dir}/diff`, 0o755);
       fs.chmodSync(`${dir}/diff`, 0o755);
       const link = shortId();
+      // The link file before the l/ symlink: a kill between them leaves a name remove() finds
+      // (and rm -f's), never an l/ symlink no layer names.
+      fs.writeFileSync(`${dir}/link`, link, { mode: 0o644 });
       fs.symlinkSync(`../${id}/diff`, `${this.root}/l/${link}`);
       undo.push(`remove l/${link}`, () => fs.rmSync(`${this.root}/l/${link}`, { force: true }));
-      fs.writeFileSync(`${dir}/link`, link, { mode: 0o644 });
       if (parent) {
         fs.writeFileSync(`${dir}/lower`, lower, { mode: 0o644 });
         fs.mkdirSync(`${dir}/work`, 0o700);
