@@ -5,9 +5,10 @@
 // ROUNDS times (every third restart is itself killed, aimed at its reconcile). After every
 // restart, checked from outside tsd: every layer record has complete files (its diff/ holds as
 // many entries as the source tree, no diff-apply/ anywhere), the driver's layer dirs and l/ links
-// == the records (no orphan of a killed import), overlay mounts (mountinfo) == the records that
+// == the records (no orphan of a killed import), overlay mounts (findmnt) == the records that
 // count a mount, no intent left in the store, `tsctl layer check` finds nothing. At the end the
-// same tar imports again to the same diff ID and exports the same file list.
+// same tar imports again to the same diff ID and exports the same file list. A second case breaks
+// the tree by hand and checks what `tsctl layer check [--repair]` reports, fixes and leaves alone.
 // Runs as root inside the private net+mount namespace of scripts/test-integration.sh.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -114,10 +115,12 @@ describe('kill -9 during layer import / mount / rm: no record without complete f
       assert.equal(countEntries(path.join(d, 'diff')), want, `${label}: layer ${l.Id} (${l.DiffId}) has complete files`);
     }
     // Overlay mounts == the records that count one (base layers are never kernel-mounted).
-    const merged = mountsUnder(t.dir).filter((m) => m.endsWith('/merged')).sort();
+    const fm = spawnSync('findmnt', ['-J', '-t', 'overlay', '-o', 'TARGET'], { encoding: 'utf8' });
+    const merged = (fm.stdout ? (JSON.parse(fm.stdout) as { filesystems: Array<{ target: string }> }).filesystems.map((f) => f.target) : [])
+      .filter((m) => m.startsWith(t.dir + '/')).sort();
     const want = layers.filter((l) => l.Parent && l.Mounts > 0).map((l) => path.join(driverDir(), l.Id, 'merged')).sort();
-    assert.deepEqual(merged, want, `${label}: overlay mounts == records counting a mount`);
-    assert.deepEqual(mountsUnder(t.dir).filter((m) => !m.endsWith('/merged')), [], `${label}: no other mount`);
+    assert.deepEqual(merged, want, `${label}: overlay mounts (findmnt) == records counting a mount`);
+    assert.deepEqual(mountsUnder(t.dir).filter((m) => !merged.includes(m)), [], `${label}: no other mount (mountinfo)`);
     const store = LmdbStore.open(path.join(t.dataRoot, 'store'));
     try {
       assert.deepEqual((await store.list('tsd/intents/')).map((e) => e.key), [], `${label}: intents left`);
@@ -200,5 +203,69 @@ describe('kill -9 during layer import / mount / rm: no record without complete f
     const list = (f: string) => spawnSync('tar', ['-tf', f], { encoding: 'utf8' }).stdout.split('\n').filter((x) => x && x !== './').map((x) => x.replace(/^\.\//, '').replace(/\/$/, '')).sort();
     assert.deepEqual(list(out), list(bigTar));
     await checkConsistent('final');
+  });
+
+  it('tsctl layer check [--repair]: finds broken records, apply leftovers, lost mounts; repairs what is safe; never touches a layer it has no record of', async () => {
+    const imp = async (parent = '') => (await importFile(t.sock, smallTar, parent)).Id;
+    const dd = driverDir();
+    // A record whose diff/ is gone; a chain whose base dir is gone entirely.
+    const x = await imp();
+    fs.rmSync(path.join(dd, x, 'diff'), { recursive: true });
+    const p = await imp();
+    const c = await imp(p);
+    fs.rmSync(path.join(dd, p), { recursive: true });
+    // A layer tsd has no record of (dockerd's) with an apply's leftover.
+    fs.mkdirSync(path.join(dd, 'dockerlayer1', 'diff'), { recursive: true });
+    fs.writeFileSync(path.join(dd, 'dockerlayer1', 'diff', 'keep'), 'dockerd owns this\n');
+    fs.mkdirSync(path.join(dd, 'dockerlayer1', 'diff-apply', 'half'), { recursive: true });
+    // A mount the record counts but the kernel lost (unmounted behind tsd's back; findmnt agrees).
+    const mnt = t.tsctl('layer', 'mount', mounted).out.trim();
+    assert.equal(spawnSync('umount', [mnt]).status, 0);
+    assert.notEqual(spawnSync('findmnt', [mnt]).status, 0);
+    // A record whose parent record is gone (deleted in the store itself), files intact.
+    const q = await imp();
+    const qc = await imp(q);
+    const store = LmdbStore.open(path.join(t.dataRoot, 'store'));
+    try { await store.delete(`tsd/layers/${q}`); } finally { await store.close(); }
+
+    const found = t.tsctl('layer', 'check', '--format', 'json');
+    assert.equal(found.code, 1, found.err);
+    const r = JSON.parse(found.out) as { Remaining: number; Problems: Array<{ Kind: string; Layer: string; Action: string; Status: string }> };
+    const got = r.Problems.map((x2) => `${x2.Kind} ${x2.Layer} ${x2.Action} ${x2.Status}`).sort();
+    assert.deepEqual(got, [
+      `files-incomplete ${c} remove-layer open`, `files-incomplete ${x} remove-layer open`, `files-missing ${p} remove-layer open`,
+      `interrupted-apply dockerlayer1 remove-leftover open`, `mount-count ${mounted} reset-mount-count open`,
+      `parent-missing ${qc} none open`,
+    ].sort());
+    assert.equal(r.Remaining, 6);
+    const text = t.tsctl('layer', 'check');
+    assert.equal(text.code, 1);
+    assert.match(text.out, new RegExp(`^${x.slice(0, 12)}  files-incomplete: the driver layer lacks diff/, l/[A-Z2-7]{26}\n    --repair would: remove-layer$`, 'm'));
+    assert.match(text.out, /6 problem\(s\), 0 repaired, 6 remaining\n$/);
+
+    const fixed = t.tsctl('layer', 'check', '--repair');
+    assert.equal(fixed.code, 1, 'the parent-missing record stays: exit 1');
+    assert.match(fixed.out, new RegExp(`^${qc.slice(0, 12)}  parent-missing: its parent layer ${q} has no record\n    not repaired: kept: its files are complete and usable`, 'm'));
+    assert.match(fixed.out, /6 problem\(s\), 5 repaired, 1 remaining\n$/);
+    const ids = (await must<ApiLayer[]>(t.sock, 'GET', '/layers')).map((l) => l.Id);
+    for (const gone of [x, p, c]) {
+      assert.ok(!ids.includes(gone), `${gone} record removed`);
+      assert.equal(fs.existsSync(path.join(dd, gone)), false, `${gone} files removed`);
+    }
+    assert.ok(ids.includes(qc));
+    assert.equal((await must<ApiLayer>(t.sock, 'GET', `/layers/${mounted}`)).Mounts, 0);
+    assert.equal(fs.readFileSync(path.join(dd, 'dockerlayer1', 'diff', 'keep'), 'utf8'), 'dockerd owns this\n', 'a layer with no record keeps its files');
+    assert.equal(fs.existsSync(path.join(dd, 'dockerlayer1', 'diff-apply')), false, 'its leftover is gone');
+    assert.ok(fs.existsSync(path.join(dd, q, 'diff')), 'the parent with no record keeps its files');
+
+    // Once the user removed what only they can decide on, check is clean again.
+    assert.equal(t.tsctl('layer', 'rm', qc).code, 0);
+    fs.rmSync(path.join(dd, 'dockerlayer1'), { recursive: true });
+    const link = fs.readFileSync(path.join(dd, q, 'link'), 'utf8').trim();
+    fs.rmSync(path.join(dd, 'l', link));
+    fs.rmSync(path.join(dd, q), { recursive: true });
+    const clean = t.tsctl('layer', 'check');
+    assert.equal(clean.code, 0, clean.out);
+    await checkConsistent('after repair');
   });
 });

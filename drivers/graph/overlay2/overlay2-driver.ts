@@ -160,8 +160,20 @@ export class Overlay2Driver implements GraphDriver, DigestingApply, LayerFilesIn
       this.refs.delete(id);
       const link = readOptional(`${dir}/link`);
       if (link) fs.rmSync(`${this.root}/l/${checkLayerId(link.trim(), 'link')}`, { force: true });
+      else this.removeLinksTo(id);
       fs.rmSync(dir, { recursive: true, force: true });
     }));
+  }
+
+  /** The layer's link file is gone (its dir was damaged): find its l/ symlink by target instead. */
+  private removeLinksTo(id: string): void {
+    let names: string[] = [];
+    try { names = fs.readdirSync(`${this.root}/l`); } catch { return; }
+    for (const n of names) {
+      try {
+        if (fs.readlinkSync(`${this.root}/l/${n}`) === `../${id}/diff`) fs.rmSync(`${this.root}/l/${n}`, { force: true });
+      } catch { /* not a symlink, or gone meanwhile */ }
+    }
   }
 
   async get(id: string, _mountLabel?: string): Promise<string> {
