@@ -15,7 +15,7 @@
 // rebuilt from /proc/self/mountinfo at init (a mounted merged/ counts as one reference).
 // A first apply unpacks into <id>/diff-apply/ and renames it over the empty diff/ (one rename(2)),
 // so a kill leaves the layer empty plus a diff-apply/ leftover, never a half-filled diff/;
-// inspectLayer / interruptedApplies / removeInterruptedApply let tsd's reconcile and
+// inspectLayers / interruptedApplies / removeInterruptedApply let tsd's reconcile and
 // `tsctl layer check` find and remove such leftovers (peers.md #36).
 // Long lower chains: when the option string with absolute paths exceeds a page, the mount runs in
 // a child mount(8) process whose working directory is <root>, with relative l/ paths — moby forks
@@ -380,7 +380,12 @@ export class Overlay2Driver implements GraphDriver, DigestingApply, LayerFilesIn
     });
   }
 
-  async inspectLayer(id: string): Promise<LayerFilesState | undefined> {
+  async inspectLayers(ids: readonly string[]): Promise<Array<LayerFilesState | undefined>> {
+    const merged = new Set(this.ctx.kernel.mounts.mountsUnder(this.root).filter((m) => m.fsType === 'overlay').map((m) => m.mountPoint));
+    return ids.map((id) => this.inspectLayer(id, merged));
+  }
+
+  private inspectLayer(id: string, mergedMounts: ReadonlySet<string>): LayerFilesState | undefined {
     const dir = this.dir(id);
     if (!fs.existsSync(dir)) return undefined;
     const missing: string[] = [];
@@ -395,8 +400,7 @@ export class Overlay2Driver implements GraphDriver, DigestingApply, LayerFilesIn
       // isDir follows the l/ symlink: a parent whose diff/ is gone shows here too.
       for (const l of lower.split(':')) if (!isDir(`${this.root}/${l}`)) missing.push(`lower ${l}`);
     }
-    const kernelMount = lower === undefined ? 'none'
-      : this.ctx.kernel.mounts.mountsUnder(`${dir}/merged`).some((m) => m.mountPoint === `${dir}/merged` && m.fsType === 'overlay') ? 'mounted' : 'unmounted';
+    const kernelMount = lower === undefined ? 'none' : mergedMounts.has(`${dir}/merged`) ? 'mounted' : 'unmounted';
     return { missing, kernelMount };
   }
 
