@@ -178,7 +178,7 @@ describe('kill -9 during layer import / mount / rm: no record without complete f
         const mark = t.log().length;
         const starting = t.start().catch(() => undefined);
         for (let i = 0; i < 300 && !t.log().slice(mark).includes('"msg":"driver reconciled"'); i++) await sleep(10);
-        await sleep(Math.floor(Math.random() * 80));
+        await sleep(Math.floor(Math.random() * 200));
         await t.stop('SIGKILL');
         await starting;
         const l = t.log().slice(mark);
@@ -257,6 +257,14 @@ describe('kill -9 during layer import / mount / rm: no record without complete f
     assert.equal(fs.readFileSync(path.join(dd, 'dockerlayer1', 'diff', 'keep'), 'utf8'), 'dockerd owns this\n', 'a layer with no record keeps its files');
     assert.equal(fs.existsSync(path.join(dd, 'dockerlayer1', 'diff-apply')), false, 'its leftover is gone');
     assert.ok(fs.existsSync(path.join(dd, q, 'diff')), 'the parent with no record keeps its files');
+
+    // Bad input names the parameter.
+    const bad = await call(t.sock, 'POST', '/layers/check?repair=maybe');
+    assert.equal(bad.status, 400);
+    assert.match(bad.body, /query repair: must be 1, 0, true or false/);
+    const unknown = await call(t.sock, 'POST', '/layers/check?fix=1');
+    assert.equal(unknown.status, 400);
+    assert.match(unknown.body, /query fix: unknown parameter/);
 
     // Once the user removed what only they can decide on, check is clean again.
     assert.equal(t.tsctl('layer', 'rm', qc).code, 0);
