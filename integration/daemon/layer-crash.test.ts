@@ -9,6 +9,8 @@
 // count a mount, no intent left in the store, `tsctl layer check` finds nothing. At the end the
 // same tar imports again to the same diff ID and exports the same file list. A second case breaks
 // the tree by hand and checks what `tsctl layer check [--repair]` reports, fixes and leaves alone.
+// A third kills tsd while a dockerd-style GraphDriver.ApplyDiff streams over the plugin socket: the
+// next start removes the diff-apply/ leftover but keeps the layer, which has no tsd record.
 // Runs as root inside the private net+mount namespace of scripts/test-integration.sh.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -275,5 +277,75 @@ describe('kill -9 during layer import / mount / rm: no record without complete f
     const clean = t.tsctl('layer', 'check');
     assert.equal(clean.code, 0, clean.out);
     await checkConsistent('after repair');
+  });
+});
+
+describe('kill -9 during a dockerd-style ApplyDiff over the plugin socket: the leftover goes, the layer (no tsd record) stays', function () {
+  this.timeout(300_000);
+  let t: TsdChild;
+
+  before(async function () {
+    if (process.getuid?.() !== 0) this.skip();
+    t = tsdChild('tsdit-lcrashp-', ['--firewall-backend', 'none', '--no-dns'], { servePlugins: true });
+    await t.start();
+  });
+
+  afterEach(function () {
+    if (this.currentTest?.state === 'failed') console.log(`--- tsd log (tail) ---\n${t.log().slice(-6000)}`);
+  });
+
+  after(async () => {
+    if (t) await t.destroy();
+  });
+
+  /** One plugin call on tsd-overlay2's socket (JSON, or a raw body stream for ApplyDiff). */
+  function plugin(method: string, body: unknown, query = '', raw?: fs.ReadStream): Promise<{ status: number; body: string }> {
+    return new Promise((resolve, reject) => {
+      const req = http.request({ socketPath: path.join(t.dir, 'plugins', 'tsd-overlay2.sock'), method: 'POST', path: `/${method}${query}` }, (res) => {
+        let b = '';
+        res.setEncoding('utf8').on('data', (c: string) => (b += c)).on('end', () => resolve({ status: res.statusCode ?? 0, body: b })).on('error', reject);
+      });
+      req.on('error', reject);
+      if (raw) raw.pipe(req);
+      else req.end(JSON.stringify(body));
+    });
+  }
+
+  it('a layer dockerd was filling when tsd died keeps its (empty) diff/, loses diff-apply/; another dockerd layer is untouched', async () => {
+    const src = path.join(t.dir, 'src');
+    for (let d = 0; d < 20; d++) {
+      fs.mkdirSync(path.join(src, `d${d}`), { recursive: true });
+      for (let f = 0; f < 100; f++) fs.writeFileSync(path.join(src, `d${d}`, `f${f}`), crypto.randomBytes(8192));
+    }
+    const tar = path.join(t.dir, 'big.tar');
+    assert.equal(spawnSync('tar', ['-C', src, '-cf', tar, '.']).status, 0);
+    const dd = path.join(t.dataRoot, 'drivers', 'tsd-overlay2');
+    const ok = (r: { status: number; body: string }) => assert.ok(r.status === 200 && !/"Err":"[^"]/.test(r.body), r.body);
+    ok(await plugin('GraphDriver.Init', { Home: path.join(t.dir, 'dockerd-home'), Opts: [], UIDMaps: [], GIDMaps: [] }));
+    ok(await plugin('GraphDriver.Create', { ID: 'dockerdone', Parent: '' }));
+    ok(await plugin('GraphDriver.ApplyDiff', {}, '?id=dockerdone&parent=', fs.createReadStream(tar)));
+    const full = countEntries(path.join(dd, 'dockerdone', 'diff'));
+    ok(await plugin('GraphDriver.Create', { ID: 'dockerhalf', Parent: '' }));
+    const applying = plugin('GraphDriver.ApplyDiff', {}, '?id=dockerhalf&parent=', fs.createReadStream(tar)).catch(() => undefined);
+    // Kill once the unpack has started (diff-apply/ holds something).
+    const staging = path.join(dd, 'dockerhalf', 'diff-apply');
+    for (let i = 0; i < 2000 && !(fs.existsSync(staging) && fs.readdirSync(staging).length > 0); i++) await sleep(2);
+    assert.ok(fs.existsSync(staging), 'the apply was caught under way');
+    await t.stop('SIGKILL');
+    await applying;
+    assert.ok(fs.existsSync(staging), 'killed with diff-apply/ left');
+
+    await t.start();
+    assert.match(t.log(), /"msg":"layer repaired".*"kind":"interrupted-apply".*"layer":"dockerhalf"/);
+    assert.equal(fs.existsSync(staging), false, 'the leftover is gone');
+    assert.deepEqual(fs.readdirSync(path.join(dd, 'dockerhalf', 'diff')), [], 'the layer is as before the apply: empty');
+    assert.equal(countEntries(path.join(dd, 'dockerdone', 'diff')), full, 'the complete dockerd layer is untouched');
+    const chk = t.tsctl('layer', 'check');
+    assert.equal(chk.code, 0, chk.out + chk.err);
+    // dockerd retries the pull: the same layer id applies again.
+    ok(await plugin('GraphDriver.ApplyDiff', {}, '?id=dockerhalf&parent=', fs.createReadStream(tar)));
+    assert.equal(countEntries(path.join(dd, 'dockerhalf', 'diff')), full);
+    ok(await plugin('GraphDriver.Remove', { ID: 'dockerhalf' }));
+    ok(await plugin('GraphDriver.Remove', { ID: 'dockerdone' }));
   });
 });
