@@ -93,8 +93,8 @@ export interface LayerFilesState {
  * and `tsctl layer check`. It reports facts and removes only leftovers that belong to no layer.
  */
 export interface LayerFilesInspection {
-  /** undefined when the driver has no layer `id` at all. */
-  inspectLayer(id: string): Promise<LayerFilesState | undefined>;
+  /** One state per id, in order (one look at the mount table for all); undefined when the driver has no layer with that id. */
+  inspectLayers(ids: readonly string[]): Promise<Array<LayerFilesState | undefined>>;
   /** Layers (any owner: dockerd's too) holding the leftovers of an apply a crash interrupted, not one under way now. */
   interruptedApplies(): Promise<string[]>;
   /** Remove those leftovers of layer `id`; false when there were none (or an apply is under way). */
@@ -102,5 +102,5 @@ export interface LayerFilesInspection {
 }
 
 export function hasLayerFilesInspection(d: GraphDriver): d is GraphDriver & LayerFilesInspection {
-  return typeof (d as Partial<LayerFilesInspection>).inspectLayer === 'function';
+  return typeof (d as Partial<LayerFilesInspection>).inspectLayers === 'function';
 }

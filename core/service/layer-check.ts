@@ -22,6 +22,8 @@ export interface LayerFacts {
   files: LayerFilesState | undefined;
   /** Sandboxes whose read-write root sits on this layer (never removed under them). */
   readWriteChildren: number;
+  /** Set when the record's driver could not be reached: nothing is known about its files. */
+  driverError?: string;
 }
 
 export interface LayerCheckFacts {
@@ -32,7 +34,7 @@ export interface LayerCheckFacts {
   staleIntents: LayerIntent[];
 }
 
-export type LayerProblemKind = 'files-missing' | 'files-incomplete' | 'parent-missing' | 'mount-count' | 'interrupted-apply' | 'interrupted-operation';
+export type LayerProblemKind = 'files-missing' | 'files-incomplete' | 'parent-missing' | 'mount-count' | 'interrupted-apply' | 'interrupted-operation' | 'driver-unavailable';
 
 export type LayerRepair =
   /** Delete the record and whatever is left of its driver layer (both tsd's). */
@@ -73,8 +75,17 @@ export function planLayerCheck(f: LayerCheckFacts): LayerProblem[] {
   }
   const underIntent = new Set(f.staleIntents.map((i) => i.id));
 
+  // A driver that cannot be reached says nothing about the files: never judged as missing.
+  for (const l of f.layers) {
+    if (l.driverError === undefined || underIntent.has(l.record.id)) continue;
+    out.push({
+      kind: 'driver-unavailable', layer: l.record.id, driver: l.record.driver, detail: `driver ${l.record.driver}: ${l.driverError}`,
+      repair: { action: 'none', reason: 'kept: its files cannot be looked at; check again once the driver is back' },
+    });
+  }
+
   // Broken layers: removable once nothing sits on them except layers removed in the same repair.
-  const broken = f.layers.filter((l) => !underIntent.has(l.record.id) && (!l.files || l.files.missing.length > 0));
+  const broken = f.layers.filter((l) => !underIntent.has(l.record.id) && l.driverError === undefined && (!l.files || l.files.missing.length > 0));
   const removable = new Set<string>();
   for (let changed = true; changed;) {
     changed = false;
@@ -101,6 +112,7 @@ export function planLayerCheck(f: LayerCheckFacts): LayerProblem[] {
 
   for (const l of f.layers) {
     const { id, parent, driver, mounts } = l.record;
+    if (l.driverError !== undefined) continue;
     if (parent && !byId.has(parent) && !underIntent.has(id)) {
       const usable = l.files && l.files.missing.length === 0;
       out.push({

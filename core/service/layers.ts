@@ -211,8 +211,9 @@ export class LayerService {
   }
 
   private async rollbackImport(i: LayerImportIntent): Promise<void> {
-    // Its record is written in the commit that retires the intent: with the intent there is none.
-    await (await this.driver(i.driver)).remove(i.id);
+    // Its record is written in the commit that retires the intent, so with the intent there is
+    // none; should one exist all the same, the layer's files are kept.
+    if (!(await this.d.store.get(key(i.id)))) await (await this.driver(i.driver)).remove(i.id);
     await this.d.store.delete(intentKey(i));
   }
 
@@ -266,16 +267,25 @@ export class LayerService {
   private async gatherFacts(): Promise<LayerCheckFacts> {
     const records = await this.list();
     const rw = await this.listReadWrite();
-    const drivers = new Map<string, GraphDriver | undefined>();
+    const drivers = new Map<string, GraphDriver | string>();
     const driverOf = async (name: string) => {
-      if (!drivers.has(name)) drivers.set(name, await this.driver(name).catch(() => undefined));
-      return drivers.get(name);
+      if (!drivers.has(name)) drivers.set(name, await this.driver(name).catch((e: unknown) => (e as Error).message || String(e)));
+      return drivers.get(name)!;
     };
-    const layers: LayerCheckFacts['layers'] = [];
-    for (const r of records) {
-      const d = await driverOf(r.driver);
-      layers.push({ record: r, files: d ? await filesOf(d, r.id) : undefined, readWriteChildren: rw.filter((c) => c.parent === r.id).length });
+    const files = new Map<string, LayerFilesState | undefined>();
+    for (const name of new Set(records.map((r) => r.driver))) {
+      const d = await driverOf(name);
+      if (typeof d === 'string') continue;
+      const ids = records.filter((r) => r.driver === name).map((r) => r.id);
+      const states = await filesOfAll(d, ids);
+      ids.forEach((id, i) => files.set(id, states[i]));
     }
+    const rwOn = new Map<string, number>();
+    for (const c of rw) rwOn.set(c.parent, (rwOn.get(c.parent) ?? 0) + 1);
+    const layers = records.map((r) => {
+      const d = drivers.get(r.driver);
+      return { record: r, files: files.get(r.id), readWriteChildren: rwOn.get(r.id) ?? 0, ...(typeof d === 'string' ? { driverError: d } : {}) };
+    });
     const interruptedApplies: LayerCheckFacts['interruptedApplies'] = [];
     for (const d of this.d.registry.listBuiltins('GraphDriver')) {
       if (!hasLayerFilesInspection(d)) continue;
@@ -434,10 +444,14 @@ export interface LayerCheckReport {
   remaining: number;
 }
 
-/** The driver's view of a layer's files; a driver without the capability only says whether it exists. */
+/** The driver's view of layers' files; a driver without the capability only says whether each exists. */
+async function filesOfAll(d: GraphDriver, ids: readonly string[]): Promise<Array<LayerFilesState | undefined>> {
+  if (hasLayerFilesInspection(d)) return d.inspectLayers(ids);
+  return Promise.all(ids.map(async (id): Promise<LayerFilesState | undefined> => ((await d.exists(id)) ? { missing: [], kernelMount: 'none' } : undefined)));
+}
+
 async function filesOf(d: GraphDriver, id: string): Promise<LayerFilesState | undefined> {
-  if (hasLayerFilesInspection(d)) return d.inspectLayer(id);
-  return (await d.exists(id)) ? { missing: [], kernelMount: 'none' } : undefined;
+  return (await filesOfAll(d, [id]))[0];
 }
 
 /** applyDiff plus the tar's sha256, in one pass (the driver's own when it has one). */

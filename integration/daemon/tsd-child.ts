@@ -33,7 +33,8 @@ export function mountsUnder(dir: string): string[] {
     .filter((m) => m === dir || m.startsWith(dir + '/'));
 }
 
-export function tsdChild(prefix: string, extra: string[] = []): TsdChild {
+/** `servePlugins`: also serve the built-in drivers on <dir>/plugins/<name>.sock (as for a dockerd). */
+export function tsdChild(prefix: string, extra: string[] = [], opts: { servePlugins?: boolean } = {}): TsdChild {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   const sock = path.join(dir, 'run', 'tsd.sock');
   const dataRoot = path.join(dir, 'data');
@@ -58,7 +59,7 @@ export function tsdChild(prefix: string, extra: string[] = []): TsdChild {
     async start() {
       const mark = log.length;
       const p = spawn(TSD, ['--data-root', dataRoot, '--exec-root', path.join(dir, 'run'), '--store', 'embedded',
-        '--plugin-dir', path.join(dir, 'plugins'), '--no-serve-plugins', '--log-level', 'info', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
+        '--plugin-dir', path.join(dir, 'plugins'), ...(opts.servePlugins ? [] : ['--no-serve-plugins']), '--log-level', 'info', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
       proc = p;
       p.stderr!.on('data', (c: Buffer) => { log += c.toString(); });
       for (let i = 0; i < 600 && !log.slice(mark).includes('"msg":"tsd started"'); i++) {

@@ -15,7 +15,7 @@
 // rebuilt from /proc/self/mountinfo at init (a mounted merged/ counts as one reference).
 // A first apply unpacks into <id>/diff-apply/ and renames it over the empty diff/ (one rename(2)),
 // so a kill leaves the layer empty plus a diff-apply/ leftover, never a half-filled diff/;
-// inspectLayer / interruptedApplies / removeInterruptedApply let tsd's reconcile and
+// inspectLayers / interruptedApplies / removeInterruptedApply let tsd's reconcile and
 // `tsctl layer check` find and remove such leftovers (peers.md #36).
 // Long lower chains: when the option string with absolute paths exceeds a page, the mount runs in
 // a child mount(8) process whose working directory is <root>, with relative l/ paths — moby forks
@@ -140,9 +140,11 @@ export class Overlay2Driver implements GraphDriver, DigestingApply, LayerFilesIn
       fs.mkdirSync(`${dir}/diff`, 0o755);
       fs.chmodSync(`${dir}/diff`, 0o755);
       const link = shortId();
+      // The link file before the l/ symlink: a kill between them leaves a name remove() finds
+      // (and rm -f's), never an l/ symlink no layer names.
+      fs.writeFileSync(`${dir}/link`, link, { mode: 0o644 });
       fs.symlinkSync(`../${id}/diff`, `${this.root}/l/${link}`);
       undo.push(`remove l/${link}`, () => fs.rmSync(`${this.root}/l/${link}`, { force: true }));
-      fs.writeFileSync(`${dir}/link`, link, { mode: 0o644 });
       if (parent) {
         fs.writeFileSync(`${dir}/lower`, lower, { mode: 0o644 });
         fs.mkdirSync(`${dir}/work`, 0o700);
@@ -158,8 +160,20 @@ export class Overlay2Driver implements GraphDriver, DigestingApply, LayerFilesIn
       this.refs.delete(id);
       const link = readOptional(`${dir}/link`);
       if (link) fs.rmSync(`${this.root}/l/${checkLayerId(link.trim(), 'link')}`, { force: true });
+      else this.removeLinksTo(id);
       fs.rmSync(dir, { recursive: true, force: true });
     }));
+  }
+
+  /** The layer's link file is gone (its dir was damaged): find its l/ symlink by target instead. */
+  private removeLinksTo(id: string): void {
+    let names: string[] = [];
+    try { names = fs.readdirSync(`${this.root}/l`); } catch { return; }
+    for (const n of names) {
+      try {
+        if (fs.readlinkSync(`${this.root}/l/${n}`) === `../${id}/diff`) fs.rmSync(`${this.root}/l/${n}`, { force: true });
+      } catch { /* not a symlink, or gone meanwhile */ }
+    }
   }
 
   async get(id: string, _mountLabel?: string): Promise<string> {
@@ -366,7 +380,12 @@ export class Overlay2Driver implements GraphDriver, DigestingApply, LayerFilesIn
     });
   }
 
-  async inspectLayer(id: string): Promise<LayerFilesState | undefined> {
+  async inspectLayers(ids: readonly string[]): Promise<Array<LayerFilesState | undefined>> {
+    const merged = new Set(this.ctx.kernel.mounts.mountsUnder(this.root).filter((m) => m.fsType === 'overlay').map((m) => m.mountPoint));
+    return ids.map((id) => this.inspectLayer(id, merged));
+  }
+
+  private inspectLayer(id: string, mergedMounts: ReadonlySet<string>): LayerFilesState | undefined {
     const dir = this.dir(id);
     if (!fs.existsSync(dir)) return undefined;
     const missing: string[] = [];
@@ -381,8 +400,7 @@ export class Overlay2Driver implements GraphDriver, DigestingApply, LayerFilesIn
       // isDir follows the l/ symlink: a parent whose diff/ is gone shows here too.
       for (const l of lower.split(':')) if (!isDir(`${this.root}/${l}`)) missing.push(`lower ${l}`);
     }
-    const kernelMount = lower === undefined ? 'none'
-      : this.ctx.kernel.mounts.mountsUnder(`${dir}/merged`).some((m) => m.mountPoint === `${dir}/merged` && m.fsType === 'overlay') ? 'mounted' : 'unmounted';
+    const kernelMount = lower === undefined ? 'none' : mergedMounts.has(`${dir}/merged`) ? 'mounted' : 'unmounted';
     return { missing, kernelMount };
   }
 

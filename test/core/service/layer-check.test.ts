@@ -81,4 +81,12 @@ describe('planLayerCheck (tsctl layer check decisions)', () => {
     assert.deepEqual(plan.map((p) => [p.kind, p.layer[0], p.repair.action]), [['interrupted-operation', 'a', 'finish-operation'], ['interrupted-operation', 'b', 'finish-operation']]);
     assert.match(plan[1]!.detail, /an import started .* did not finish/);
   });
+
+  it('a driver that cannot be reached: reported, nothing judged or removed (not even its parent chain)', () => {
+    const a = layer('a', '', 'gone');
+    const b = { ...layer('b', 'a', 'gone'), driverError: 'plugin not found' };
+    const plan = planLayerCheck(facts([a, b]));
+    assert.deepEqual(plan.map((p) => [p.kind, p.layer[0], p.repair.action]), [['driver-unavailable', 'b', 'none'], ['files-missing', 'a', 'none']]);
+    assert.match(plan[0]!.detail, /driver tsd-overlay2: plugin not found/);
+  });
 });

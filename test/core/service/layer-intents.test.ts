@@ -60,7 +60,8 @@ class FakeGraph implements GraphDriver, LayerFilesInspection {
     return { size, diffId: `sha256:${String(size).padStart(64, '0')}` };
   }
   async diffSize() { return 0; }
-  async inspectLayer(id: string): Promise<LayerFilesState | undefined> {
+  async inspectLayers(ids: readonly string[]) { return ids.map((id) => this.inspectLayer(id)); }
+  inspectLayer(id: string): LayerFilesState | undefined {
     const l = this.layers.get(id);
     if (!l) return undefined;
     return { missing: l.complete ? [] : ['diff/'], kernelMount: l.parent ? (l.mounted ? 'mounted' : 'unmounted') : 'none' };
