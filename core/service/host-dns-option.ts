@@ -5,6 +5,7 @@
 
 import { InvalidArgumentError } from '../errors.js';
 import type { NetworkDriverCapabilities } from '../driver/network-driver.js';
+import { parseOptionBool } from '../model/options.js';
 
 export const HOST_DNS_OPTION = 'com.tsd.network.host_dns';
 
@@ -12,10 +13,7 @@ export const HOST_DNS_OPTION = 'com.tsd.network.host_dns';
 export function hostDnsOption(options: Record<string, unknown>): boolean {
   const v = options[HOST_DNS_OPTION];
   if (v === undefined || v === null || v === '') return false;
-  const s = String(v);
-  if (['1', 't', 'T', 'true', 'TRUE', 'True'].includes(s)) return true;
-  if (['0', 'f', 'F', 'false', 'FALSE', 'False'].includes(s)) return false;
-  throw new InvalidArgumentError(`option ${HOST_DNS_OPTION}: ${JSON.stringify(v)} is not a boolean (true/false)`);
+  return parseOptionBool(HOST_DNS_OPTION, String(v));
 }
 
 /** The option as stored (validated at create); a value stored before validation counts as off. */

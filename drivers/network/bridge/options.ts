@@ -5,6 +5,7 @@
 
 import net from 'node:net';
 import { InvalidArgumentError } from '../../../core/errors.js';
+import { parseOptionBool } from '../../../core/model/options.js';
 
 export const OPT = {
   name: 'com.docker.network.bridge.name',
@@ -49,13 +50,6 @@ function bad(key: string, why: string): never {
   throw new InvalidArgumentError(`option ${key}: ${why}`);
 }
 
-/** Go's strconv.ParseBool, which Docker uses for these options. */
-export function parseBool(key: string, v: string): boolean {
-  if (['1', 't', 'T', 'true', 'TRUE', 'True'].includes(v)) return true;
-  if (['0', 'f', 'F', 'false', 'FALSE', 'False'].includes(v)) return false;
-  return bad(key, `${JSON.stringify(v)} is not a boolean (true/false)`);
-}
-
 function gatewayMode(key: string, v: string | undefined): GatewayMode {
   if (v === undefined || v === '' || v === 'nat') return 'nat';
   if (v === 'nat-unprotected' || v === 'routed') return v;
@@ -74,7 +68,7 @@ export function parseBridgeOptions(generic: Record<string, string | unknown>): B
   };
   const bool = (k: string, dflt: boolean): boolean => {
     const v = get(k);
-    return v === undefined || v === '' ? dflt : parseBool(k, v);
+    return v === undefined || v === '' ? dflt : parseOptionBool(k, v);
   };
 
   const name = get(OPT.name);
