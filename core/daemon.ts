@@ -16,6 +16,7 @@ import { createKernel, type Kernel } from './kernel/index.js';
 import { createLogger, type Logger, type LogSink } from './log.js';
 import { noopDnsRegistry, type DnsRegistry } from './service/hooks.js';
 import { createKernelNetnsProvider } from './sandbox/kernel-netns-provider.js';
+import { createKernelProcessExitWatch } from './sandbox/kernel-process-exit-watch.js';
 import { createKernelSandboxNetworking } from './sandbox/kernel-sandbox-networking.js';
 import { createEmbeddedDns } from './dns/index.js';
 import { createEmbeddedDnsRegistry } from './sandbox/embedded-dns-registry.js';
@@ -195,8 +196,10 @@ export async function startDaemon(config: TsdConfig, opts: StartOptions = {}): P
     }
     await initGraphDrivers(registry, log);
 
+    const exitWatch = createKernelProcessExitWatch(log.child({ component: 'exit-watch' }));
+    if (exitWatch) cleanup.push(() => exitWatch.close());
     const services = createServices({
-      store, registry, log, netns: createKernelNetnsProvider(),
+      store, registry, log, netns: createKernelNetnsProvider(), ...(exitWatch ? { exitWatch } : {}),
       sandboxNetworking: createKernelSandboxNetworking(kernel), dns,
       dataRoot: config.dataRoot, execRoot: config.execRoot, embeddedDns: config.dns,
     });
@@ -218,6 +221,8 @@ export async function startDaemon(config: TsdConfig, opts: StartOptions = {}): P
     // Pushed after the store and the API: stopped first at shutdown, before either closes.
     const sweep = startSandboxSweep({ sandboxes: services.sandboxes, intervalMs: config.sweepInterval * 1000, log: log.child({ component: 'sweep' }) });
     cleanup.push(() => sweep.stop());
+    // Stopped first (pushed last): no exit report starts a removal once the API and store close.
+    cleanup.push(() => services.sandboxes.stopExitWatch());
     if (config.servePlugins) {
       const served = await serveBuiltinDrivers(registry, config.pluginDir, log);
       cleanup.push(() => Promise.allSettled(served.map((p) => p.close())).then(() => undefined));

@@ -6,7 +6,7 @@ import type { DriverRegistry } from '../driver/registry.js';
 import type { Logger } from '../log.js';
 import { scopeStore } from '../store/scoped.js';
 import type { Store } from '../store/store.js';
-import type { DnsRegistry, NetnsProvider, SandboxMounts, SandboxNetworking } from './hooks.js';
+import type { DnsRegistry, NetnsProvider, ProcessExitWatch, SandboxMounts, SandboxNetworking } from './hooks.js';
 import { createKernelSandboxMounts } from '../sandbox/kernel-sandbox-mounts.js';
 import { NetworkService } from './networks.js';
 import { Records } from './records.js';
@@ -33,6 +33,8 @@ export interface ServicesOptions {
   hostResolvConf?: string;
   defaultNetworkDriver?: string;
   defaultVolumeDriver?: string;
+  /** Removes a PID-adopted sandbox at its process exit (pidfd); absent: the sweep alone. */
+  exitWatch?: ProcessExitWatch;
 }
 
 export interface Services {
@@ -78,7 +80,7 @@ export function createServices(o: ServicesOptions): Services {
   const layers = new LayerService({ store: scopeStore(o.store, SERVICES_STORE_PREFIX), registry: o.registry, log: o.log.child({ service: 'layers' }) });
   const sandboxes = new SandboxService({
     records, networks, netns: o.netns, dns: o.dns, files, netnsDir: path.join(o.execRoot, 'netns'), log: o.log.child({ service: 'sandboxes' }),
-    layers, volumes, mounts: o.sandboxMounts ?? createKernelSandboxMounts(),
+    layers, volumes, mounts: o.sandboxMounts ?? createKernelSandboxMounts(), ...(o.exitWatch ? { exitWatch: o.exitWatch } : {}),
   });
   const firewall = new FirewallService({ registry: o.registry, log: o.log.child({ service: 'firewall' }) });
   return {
@@ -91,10 +93,12 @@ export function createServices(o: ServicesOptions): Services {
       const net = await networks.reconcile();
       const swept = await networks.sweepUnclaimed();
       const vol = await volumes.reconcile();
+      const watched = await sandboxes.watchAdoptedProcesses();
       o.log.info('reconciled', {
         intentsRecovered: intents.recovered + sbIntents.finished, intentsKept: intents.kept, strayNetns: sbIntents.strayNetns, strayRootfs: sbIntents.strayRootfs,
         sandboxesRemoved: sb.removed.length, staleEndpoints: net.staleEndpoints, unclaimedEndpoints: swept.endpoints,
         unclaimedAddresses: swept.addresses, volumesMissing: vol.missing.length,
+        processesWatched: watched,
       });
     },
   };
