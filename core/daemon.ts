@@ -21,6 +21,7 @@ import { createKernelSandboxNetworking } from './sandbox/kernel-sandbox-networki
 import { createEmbeddedDns } from './dns/index.js';
 import { createEmbeddedDnsRegistry } from './sandbox/embedded-dns-registry.js';
 import { createServices, type Services } from './service/index.js';
+import { loadDaemonId } from './daemon-identity.js';
 import { startSandboxSweep } from './service/sandbox-sweep.js';
 import { openStore, type StoreConfig } from './store/open.js';
 import { scopeStore } from './store/scoped.js';
@@ -153,6 +154,8 @@ export async function startDaemon(config: TsdConfig, opts: StartOptions = {}): P
       cleanup.push(() => locks[1]!.release());
     }
 
+    // Stamped on what this daemon makes: daemons sharing one etcd recover only their own.
+    const daemonId = loadDaemonId(config.dataRoot);
     const store = await openConfiguredStore(config, log);
     cleanup.push(() => store.close());
     const firewall = await createFirewall({ backend: config.firewallBackend }, { log: log.child({ component: 'firewall' }) });
@@ -199,7 +202,7 @@ export async function startDaemon(config: TsdConfig, opts: StartOptions = {}): P
     const exitWatch = createKernelProcessExitWatch(log.child({ component: 'exit-watch' }));
     if (exitWatch) cleanup.push(() => exitWatch.close());
     const services = createServices({
-      store, registry, log, netns: createKernelNetnsProvider(), ...(exitWatch ? { exitWatch } : {}),
+      store, registry, log, netns: createKernelNetnsProvider(), daemonId, ...(exitWatch ? { exitWatch } : {}),
       sandboxNetworking: createKernelSandboxNetworking(kernel), dns,
       dataRoot: config.dataRoot, execRoot: config.execRoot, embeddedDns: config.dns,
     });
@@ -228,7 +231,7 @@ export async function startDaemon(config: TsdConfig, opts: StartOptions = {}): P
       cleanup.push(() => Promise.allSettled(served.map((p) => p.close())).then(() => undefined));
       log.info('serving drivers over the plugin protocol', { dir: config.pluginDir, plugins: served.map((p) => p.name) });
     }
-    log.info('tsd started', { dataRoot: config.dataRoot, socket: config.apiSocket, store: store.kind });
+    log.info('tsd started', { dataRoot: config.dataRoot, socket: config.apiSocket, store: store.kind, daemonId });
 
     let stopping: Promise<void> | undefined;
     return {

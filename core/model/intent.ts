@@ -2,6 +2,10 @@
 // driver or kernel step and deleted in the same commit as its final record. After a crash, every
 // intent still stored names an operation that did not finish: startup reconcile rolls it back
 // (connect, network create) or finishes it (disconnect, network rm, sandbox rm).
+//
+// Several daemons may share one store (etcd, one key prefix): each intent carries its daemon's
+// id (`owner`, stamped by Records.putIntent) and a daemon recovers only its own — another's
+// intent names an operation that may be in flight right now.
 
 import type { StoredIpamPool } from './network.js';
 
@@ -13,7 +17,14 @@ export interface ConnectIntent {
   sandboxId: string;
   /** Interface name planned inside the sandbox (removed on rollback unless a record holds it). */
   ifname: string;
+  /**
+   * The addresses reserved (plain IPs), written once they are, only when the store is shared:
+   * another daemon's lease sweep must leave them alone (NetworkService.sweepUnclaimed).
+   */
+  addresses?: string[];
   created: string;
+  /** The daemon that stored it (Records stamps it); absent: written before daemon ids, anyone's. */
+  owner?: string;
 }
 
 export interface DisconnectIntent {
@@ -23,6 +34,8 @@ export interface DisconnectIntent {
   networkId: string;
   sandboxId: string;
   created: string;
+  /** The daemon that stored it (Records stamps it); absent: written before daemon ids, anyone's. */
+  owner?: string;
 }
 
 export interface NetworkCreateIntent {
@@ -37,6 +50,8 @@ export interface NetworkCreateIntent {
   /** Pools taken so far (written before the driver is called). */
   pools: StoredIpamPool[];
   created: string;
+  /** The daemon that stored it (Records stamps it); absent: written before daemon ids, anyone's. */
+  owner?: string;
 }
 
 export interface NetworkRemoveIntent {
@@ -44,6 +59,8 @@ export interface NetworkRemoveIntent {
   /** The network id. */
   id: string;
   created: string;
+  /** The daemon that stored it (Records stamps it); absent: written before daemon ids, anyone's. */
+  owner?: string;
 }
 
 export interface SandboxRemoveIntent {
@@ -51,6 +68,8 @@ export interface SandboxRemoveIntent {
   /** The sandbox id. */
   id: string;
   created: string;
+  /** The daemon that stored it (Records stamps it); absent: written before daemon ids, anyone's. */
+  owner?: string;
 }
 
 export type Intent = ConnectIntent | DisconnectIntent | NetworkCreateIntent | NetworkRemoveIntent | SandboxRemoveIntent;

@@ -33,6 +33,11 @@ export interface ServicesOptions {
   hostResolvConf?: string;
   defaultNetworkDriver?: string;
   defaultVolumeDriver?: string;
+  /**
+   * This daemon's id (core/daemon-identity.ts): stamped on the sandboxes, endpoints and intents
+   * it makes, so daemons sharing one store recover and sweep only their own. Absent: one daemon.
+   */
+  daemonId?: string;
   /** Removes a PID-adopted sandbox at its process exit (pidfd); absent: the sweep alone. */
   exitWatch?: ProcessExitWatch;
 }
@@ -52,7 +57,7 @@ export interface Services {
 export const SERVICES_STORE_PREFIX = 'tsd/';
 
 export function createServices(o: ServicesOptions): Services {
-  const records = new Records(scopeStore(o.store, SERVICES_STORE_PREFIX));
+  const records = new Records(scopeStore(o.store, SERVICES_STORE_PREFIX), o.daemonId ? { owner: o.daemonId } : {});
   const files = new SandboxFiles({
     root: path.join(o.dataRoot, 'sandboxes'),
     embeddedDns: o.embeddedDns,
@@ -65,7 +70,8 @@ export function createServices(o: ServicesOptions): Services {
       let removed = 0;
       for (const id of ids) {
         const sb = await records.findSandbox(id).catch(() => undefined);
-        const why = sb && (await sandboxes.vanished(sb));
+        // Another daemon's sandbox lives on its host: only that daemon can tell it vanished.
+        const why = sb && records.owns(sb) && (await sandboxes.vanished(sb));
         if (!sb || !why) continue;
         o.log.warn('sandbox vanished; removing it and its endpoints', { sandbox: sb.name, netns: sb.netnsPath, reason: why });
         await sandboxes.remove(sb.id);

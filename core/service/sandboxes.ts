@@ -92,6 +92,7 @@ export class SandboxService {
       id, name: input.name, netnsPath: '', owned: true, origin: { kind: 'created' }, hostname,
       dns: input.dns ?? [], dnsSearch: input.dnsSearch ?? [], dnsOptions: input.dnsOptions ?? [],
       labels: input.labels ?? {}, created: new Date().toISOString(),
+      ...(this.d.records.owner ? { owner: this.d.records.owner } : {}),
     };
     await UndoStack.run(async (undo) => {
       if (input.netnsPath !== undefined) {
@@ -335,6 +336,12 @@ export class SandboxService {
    */
   private async sweepStrayRootfs(ids: ReadonlySet<string>): Promise<number> {
     if (!this.d.layers || !this.d.volumes) return 0;
+    if (this.d.records.shared && this.d.records.owner) {
+      // A shared store: a layer or volume reference with no sandbox record may be another
+      // daemon's sandbox create in flight (neither names its daemon). Left alone.
+      this.d.log.info('reconcile: shared store; read-write layers and volume references with no sandbox record are not swept');
+      return 0;
+    }
     let swept = 0;
     const owner = (caller: string) => caller.slice(0, caller.indexOf(':'));
     for (const v of await this.d.records.listVolumes()) {
@@ -390,7 +397,7 @@ export class SandboxService {
    */
   private watchProcess(sb: SandboxRecord): void {
     const w = this.d.exitWatch;
-    if (!w || this.exitWatchStopped || sb.origin.kind !== 'pid' || this.exitWatches.has(sb.id)) return;
+    if (!w || this.exitWatchStopped || sb.origin.kind !== 'pid' || this.exitWatches.has(sb.id) || !this.d.records.owns(sb)) return;
     const pid = sb.origin.pid;
     try {
       this.exitWatches.set(sb.id, w.watch(pid, () => {
@@ -458,6 +465,7 @@ export class SandboxService {
     const failed: string[] = [];
     for (const sb of await this.d.records.listSandboxes()) {
       if (stopped()) break;
+      if (!this.d.records.owns(sb)) continue; // on another daemon's host: its own sweep
       try {
         const why = await this.vanished(sb);
         if (why === undefined) continue;
@@ -485,6 +493,7 @@ export class SandboxService {
   async reconcile(): Promise<{ removed: string[] }> {
     const removed: string[] = [];
     for (const sb of await this.d.records.listSandboxes()) {
+      if (!this.d.records.owns(sb)) continue; // another daemon's (shared store): its own start-up repairs it
       if ((await this.vanished(sb)) === undefined) {
         try {
           const r = await this.restoreRootfs(sb);

@@ -33,7 +33,8 @@ export function mountsUnder(dir: string): string[] {
     .filter((m) => m === dir || m.startsWith(dir + '/'));
 }
 
-export function tsdChild(prefix: string, extra: string[] = []): TsdChild {
+/** `wrap`: argv run in front of tsd, e.g. `unshare --mount --propagation private` (it must exec tsd, not fork). */
+export function tsdChild(prefix: string, extra: string[] = [], opts: { wrap?: string[] } = {}): TsdChild {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   const sock = path.join(dir, 'run', 'tsd.sock');
   const dataRoot = path.join(dir, 'data');
@@ -57,7 +58,8 @@ export function tsdChild(prefix: string, extra: string[] = []): TsdChild {
     },
     async start() {
       const mark = log.length;
-      const p = spawn(TSD, ['--data-root', dataRoot, '--exec-root', path.join(dir, 'run'), '--store', 'embedded',
+      const wrap = opts.wrap ?? [];
+      const p = spawn(wrap[0] ?? TSD, [...wrap.slice(1), ...(wrap.length ? [TSD] : []), '--data-root', dataRoot, '--exec-root', path.join(dir, 'run'), '--store', 'embedded',
         '--plugin-dir', path.join(dir, 'plugins'), '--no-serve-plugins', '--log-level', 'info', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
       proc = p;
       p.stderr!.on('data', (c: Buffer) => { log += c.toString(); });
