@@ -11,29 +11,12 @@
 // collected by the worker for an fd that is closed and reused meanwhile names a token nobody
 // holds, never another process's watch. EPOLLONESHOT: a dead process reports once.
 
-import koffi from 'koffi';
 import { Worker } from 'node:worker_threads';
+import { CLOEXEC, EPOLLIN, EPOLLONESHOT, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EV, EV_DATA, NONBLOCK, epollCreate1, epollCtl, epollWait, eventfd, read, write } from './epoll.js';
 import { KernelError } from './kernel-error.js';
 import { SYS_PIDFD_OPEN, check, errno, sys, syscall2 } from './libc.js';
 
-const libc = koffi.load('libc.so.6');
-const epollCreate1 = libc.func('int epoll_create1(int flags)');
-const epollCtl = libc.func('int epoll_ctl(int epfd, int op, int fd, void *event)');
-const epollWait = libc.func('int epoll_wait(int epfd, void *events, int max, int timeout)');
-const eventfd = libc.func('int eventfd(unsigned int initval, int flags)');
-const write = libc.func('intptr_t write(int fd, const void *buf, size_t n)');
-const read = libc.func('intptr_t read(int fd, void *buf, size_t n)');
-
-const EPOLLIN = 1;
-const EPOLLONESHOT = 1 << 30;
-const EPOLL_CTL_ADD = 1;
-const EPOLL_CTL_DEL = 2;
-const CLOEXEC = 0o2000000;
-const NONBLOCK = 0o4000;
 const EINTR = 4;
-/** struct epoll_event: packed (12 bytes) on x86-64, 16 elsewhere. */
-const EV = process.arch === 'x64' ? 12 : 16;
-const EV_DATA = process.arch === 'x64' ? 4 : 8;
 const MAX_EVENTS = 64;
 /** Token of the wake-up eventfd; watches count from 1. */
 const WAKE = 0;

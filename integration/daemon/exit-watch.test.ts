@@ -6,9 +6,9 @@
 // adopted process's exit is noticed too. Runs as root inside the private net+mount namespace of
 // scripts/test-integration.sh.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import { tsdChild, type TsdChild, call, must } from './tsd-child.js';
+import { netnsHolder as holder, tsdChild, type TsdChild, call, must } from './tsd-child.js';
 
 const SUBNET = '10.234.9';
 const BRIDGE = 'tsdxw0';
@@ -21,19 +21,6 @@ function bridgeVeths(): string[] {
   const r = spawnSync('ip', ['-j', '-d', 'link', 'show', 'master', BRIDGE], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   return (JSON.parse(r.stdout || '[]') as IpLink[]).filter((l) => l.linkinfo?.info_kind === 'veth').map((l) => l.ifname);
-}
-
-/** `unshare --net sleep 120`, once it is inside its own netns. */
-async function holder(): Promise<ChildProcess> {
-  const p = spawn('unshare', ['--net', 'sleep', '120'], { stdio: 'ignore' });
-  const own = fs.statSync('/proc/self/ns/net').ino;
-  for (let i = 0; i < 200; i++) {
-    await new Promise((r) => setTimeout(r, 25));
-    const st = fs.statSync(`/proc/${p.pid}/ns/net`, { throwIfNoEntry: false });
-    if (st && st.ino !== own && fs.readFileSync(`/proc/${p.pid}/comm`, 'utf8').trim() === 'sleep') return p;
-  }
-  p.kill('SIGKILL');
-  throw new Error('unshare did not enter its netns');
 }
 
 describe('exit watch (pidfd): a PID-adopted sandbox goes at its process exit, sweep off', function () {

@@ -98,3 +98,16 @@ export async function must<T>(sock: string, method: string, p: string, body?: un
   assert.ok(r.status >= 200 && r.status < 300, `${method} ${p}: ${r.status} ${r.body}`);
   return (r.body ? JSON.parse(r.body) : undefined) as T;
 }
+
+/** `unshare --net sleep 120`, once it is inside its own netns (unshare enters it before exec). */
+export async function netnsHolder(): Promise<ChildProcess> {
+  const p = spawn('unshare', ['--net', 'sleep', '120'], { stdio: 'ignore' });
+  const own = fs.statSync('/proc/self/ns/net').ino;
+  for (let i = 0; i < 200; i++) {
+    await new Promise((r) => setTimeout(r, 25));
+    const st = fs.statSync(`/proc/${p.pid}/ns/net`, { throwIfNoEntry: false });
+    if (st && st.ino !== own && fs.readFileSync(`/proc/${p.pid}/comm`, 'utf8').trim() === 'sleep') return p;
+  }
+  p.kill('SIGKILL');
+  throw new Error('unshare did not enter its netns');
+}

@@ -3,8 +3,9 @@
 // fires, a process already gone is reported, and any number of watches share one thread that
 // close() ends.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { createPidfdWatch, pidfdOpen, pidfdSupported, type PidfdWatch } from '../../../core/kernel/pidfd.js';
 
 const threads = () => fs.readdirSync('/proc/self/task').length;
@@ -78,5 +79,14 @@ describe('pidfd watch', function () {
     for (const p of procs.splice(0)) await kill(p);
     await new Promise((r) => setTimeout(r, 100));
     assert.throws(() => w.watch(process.pid, () => undefined), /pidfd watch/);
+  });
+
+  it('a process that forgets close() still exits by itself (the thread is unref\'d, its wait bounded)', () => {
+    const mod = fileURLToPath(new URL('../../../core/kernel/pidfd.js', import.meta.url));
+    const code = `import(${JSON.stringify(mod)}).then((m) => { m.createPidfdWatch().watch(process.ppid, () => {}); })`;
+    const t0 = Date.now();
+    const r = spawnSync(process.execPath, ['-e', code], { timeout: 10_000, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(Date.now() - t0 < 5000, `exited after ${Date.now() - t0} ms`);
   });
 });
