@@ -542,15 +542,23 @@ export class NetworkService {
       ]);
       if (written.status === 'rejected') throw written.reason;
       if (reserved.status === 'rejected') throw reserved.reason;
-      if (this.d.records.shared) {
-        await this.d.records.putIntent({ ...intent, addresses: [ep.ipv4, ep.ipv6].filter(Boolean).map((a) => canonicalIp(ipOf(a))) });
-      }
-      const chosen = await driver.createEndpoint({
-        networkId: n.id, endpointId: ep.id,
-        interface: { ...(ep.ipv4 ? { address: ep.ipv4 } : {}), ...(ep.ipv6 ? { addressIpv6: ep.ipv6 } : {}), ...(ep.macAddress ? { macAddress: ep.macAddress } : {}) },
-        options,
-      });
+      // Shared store: the intent then names the addresses, alongside the driver's first step (until
+      // it lands, another daemon's lease sweep keeps every address of the network; it must land
+      // before putEndpoint retires the intent, or it would bring it back).
+      const [created, named] = await Promise.allSettled([
+        driver.createEndpoint({
+          networkId: n.id, endpointId: ep.id,
+          interface: { ...(ep.ipv4 ? { address: ep.ipv4 } : {}), ...(ep.ipv6 ? { addressIpv6: ep.ipv6 } : {}), ...(ep.macAddress ? { macAddress: ep.macAddress } : {}) },
+          options,
+        }),
+        this.d.records.shared
+          ? this.d.records.putIntent({ ...intent, addresses: [ep.ipv4, ep.ipv6].filter(Boolean).map((a) => canonicalIp(ipOf(a))) })
+          : Promise.resolve(),
+      ]);
+      if (created.status === 'rejected') throw created.reason;
       undo.push('delete endpoint in driver', () => driver.deleteEndpoint(n.id, ep.id));
+      if (named.status === 'rejected') throw named.reason;
+      const chosen = created.value;
       if (chosen?.macAddress && !ep.macAddress) ep.macAddress = chosen.macAddress;
       if (chosen?.address && !ep.ipv4) ep.ipv4 = chosen.address;
       if (chosen?.addressIpv6 && !ep.ipv6) ep.ipv6 = chosen.addressIpv6;

@@ -180,6 +180,7 @@ describe('two daemons sharing one store (etcd): each recovers only its own', () 
     await settle();
     const all = await h.records.listAllIntents();
     assert.deepEqual(all.map((i) => i.owner).sort(), [A, B]);
+    assert.deepEqual((all.find((i) => i.owner === B) as { addresses?: string[] }).addresses, ['10.7.0.21'], 'on a shared store a connect names its address in its intent');
     assert.equal(h.net.endpoints.size, 3);
 
     const a2 = h.restart({ daemonId: A });
