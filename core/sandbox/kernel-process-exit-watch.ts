@@ -7,8 +7,9 @@ import type { Logger } from '../log.js';
 import { createPidfdWatch, pidfdSupported } from '../kernel/pidfd.js';
 import type { ProcessExitWatch } from '../service/hooks.js';
 
-export function createKernelProcessExitWatch(log: Logger): ProcessExitWatch | undefined {
-  if (!pidfdSupported()) {
+/** `supported`: the probe (the kernel's pidfd_open; replaced in tests). */
+export function createKernelProcessExitWatch(log: Logger, supported: () => boolean = pidfdSupported): ProcessExitWatch | undefined {
+  if (!supported()) {
     log.warn('pidfd_open is not available (ENOSYS): sandboxes adopted by PID are removed by the background sweep only, not at their process exit');
     return undefined;
   }
