@@ -170,14 +170,17 @@ describe('two daemons sharing one store (etcd): each recovers only its own', () 
 
     await h.sandboxes.create({ name: 'a1' });
     h.net.hangOn.add('join');
+    const joins = () => h.net.calls.filter((c) => c === 'join').length;
+    const joined = async (n: number) => { for (let i = 0; i < 500 && joins() < n; i++) await settle(); };
+    const before = joins();
     void h.networks.connect({ network: 'n1', sandbox: 'a1', ipv4: '10.7.0.22' }); // A is killed in join
-    await settle();
+    await joined(before + 1);
     h.net.hangOn.clear();
     let release!: () => void;
     h.net.holdOn.set('join', new Promise<void>((r) => (release = r)));
     await b.sandboxes.create({ name: 'b2' });
     const inFlight = b.networks.connect({ network: 'n1', sandbox: 'b2', ipv4: '10.7.0.21' }); // B is in join right now
-    await settle();
+    await joined(before + 2);
     const all = await h.records.listAllIntents();
     assert.deepEqual(all.map((i) => i.owner).sort(), [A, B]);
     assert.deepEqual((all.find((i) => i.owner === B) as { addresses?: string[] }).addresses, ['10.7.0.21'], 'on a shared store a connect names its address in its intent');
