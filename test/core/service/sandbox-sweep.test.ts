@@ -205,10 +205,9 @@ describe('sandbox sweep', () => {
         const sb = await w.sandboxes.create({ name: 'bypid', pid: sleeper.pid! });
         await w.sandboxes.create({ name: 'alive', pid: other.pid! });
         await w.networks.connect({ network: 'a', sandbox: 'bypid' });
-        const t0 = Date.now();
         sleeper.kill('SIGKILL');
+        // No sweep runs in this harness: only the watch can remove it.
         await until(async () => (await w.sandboxes.list()).length === 1, 3000);
-        assert.ok(Date.now() - t0 < 1000, `removed ${Date.now() - t0} ms after the kill`);
         assert.deepEqual((await w.sandboxes.list()).map((s) => s.Name), ['alive']);
         assert.equal(fs.existsSync(sb.netnsPath), false, 'the pin is removed');
         assert.equal(w.net.endpoints.size, 0);
