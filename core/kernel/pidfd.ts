@@ -3,9 +3,10 @@
 // loop (net.Socket refuses an anon-inode fd: ERR_INVALID_FD_TYPE), so one worker thread
 // (pidfd-worker.ts) blocks in epoll_wait over every watched pidfd and posts the tokens of those
 // that fired; the fds themselves are opened, registered, unregistered and closed here, on the
-// calling thread. One thread for any number of processes; it exists only while something is
-// watched, never keeps the process alive, and wakes at least every WAIT_MS so an exit that skips
-// close() still joins it promptly.
+// calling thread. One thread for any number of processes; it starts with the first watch, ends at
+// close(), never keeps the process alive, and wakes at least every WAIT_MS so an exit that skips
+// close() still joins it promptly. A thread that dies (epoll_wait failing: a bug, not a runtime
+// condition) is reported through onError and not restarted: the daemon's sweep still runs.
 //
 // Each watch has its own token in the epoll data (not the fd number): an event already
 // collected by the worker for an fd that is closed and reused meanwhile names a token nobody
