@@ -3,10 +3,11 @@
 // `sleep` by PID and joins a bridge. The sleep is killed: within about a second the sandbox is
 // gone from the API, its veth from the bridge (`ip -j -d link`) and its pin (findmnt) — only the
 // exit watch can do that here. The watch is restored at start: after a restart, a second
-// adopted process's exit is noticed too. Runs as root inside the private net+mount namespace of
+// adopted process's exit is noticed too; and a process whose parent never reaps it counts as
+// exited while still a zombie. Runs as root inside the private net+mount namespace of
 // scripts/test-integration.sh.
 import assert from 'node:assert/strict';
-import { spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import { netnsHolder as holder, tsdChild, type TsdChild, call, must } from './tsd-child.js';
 
@@ -42,12 +43,16 @@ describe('exit watch (pidfd): a PID-adopted sandbox goes at its process exit, sw
     spawnSync('nft', ['delete', 'table', 'inet', 'tsd']);
   });
 
-  /** Kill `p`; resolves with the ms until `name` is 404 and the bridge holds `veths` veths. */
-  async function killAndWait(p: ChildProcess, name: string, veths: number): Promise<number> {
-    const exited = new Promise((r) => p.once('exit', r));
+  /** Kill `p` (a child, or a pid); resolves with the ms until `name` is 404 and the bridge holds `veths` veths. */
+  async function killAndWait(p: ChildProcess | number, name: string, veths: number): Promise<number> {
     const t0 = Date.now();
-    p.kill('SIGKILL');
-    await exited;
+    if (typeof p === 'number') {
+      process.kill(p, 'SIGKILL');
+    } else {
+      const exited = new Promise((r) => p.once('exit', r));
+      p.kill('SIGKILL');
+      await exited;
+    }
     let status = 0;
     for (; Date.now() - t0 < 10_000; await new Promise((r) => setTimeout(r, 20))) {
       status = (await call(sock(), 'GET', `/sandboxes/${name}`)).status;
@@ -93,5 +98,36 @@ describe('exit watch (pidfd): a PID-adopted sandbox goes at its process exit, sw
 
     await must(sock(), 'DELETE', '/sandboxes/live');
     await must(sock(), 'DELETE', '/networks/xwnet');
+  });
+
+  it('a process whose parent never reaps it: the zombie is an exit too', async () => {
+    // python3 forks `unshare --net sleep 120` and sleeps without wait(): killed, the child stays a
+    // zombie (as under a runtime that reaps late). Its pidfd fires at exit; /proc/PID/ns/net is gone.
+    const parent = spawn('python3', ['-c', [
+      'import os, time',
+      'pid = os.fork()',
+      'if pid == 0: os.execvp("unshare", ["unshare", "--net", "sleep", "120"])',
+      'print(pid, flush=True)',
+      'time.sleep(300)',
+    ].join('\n')], { stdio: ['ignore', 'pipe', 'ignore'] });
+    procs.push(parent);
+    const pid = Number(await new Promise<string>((r) => parent.stdout!.once('data', (c: Buffer) => r(c.toString().trim()))));
+    const own = fs.statSync('/proc/self/ns/net').ino;
+    for (let i = 0; i < 200; i++) {
+      const st = fs.statSync(`/proc/${pid}/ns/net`, { throwIfNoEntry: false });
+      if (st && st.ino !== own && fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'sleep') break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    await must(sock(), 'POST', '/networks/create', {
+      Name: 'xwz', IPAM: { Config: [{ Subnet: `${SUBNET}.0/24` }] }, Options: { 'com.docker.network.bridge.name': BRIDGE },
+    });
+    await must(sock(), 'POST', '/sandboxes/create', { Name: 'zombie', Pid: pid });
+    await must(sock(), 'POST', '/networks/xwz/connect', { Container: 'zombie' });
+    assert.equal(bridgeVeths().length, 1);
+    const took = await killAndWait(pid, 'zombie', 0);
+    assert.match(fs.readFileSync(`/proc/${pid}/status`, 'utf8'), /^State:\s+Z/m, 'still a zombie: nobody reaped it');
+    console.log(`      (zombie: sandbox and veth gone ${took} ms after the kill)`);
+    assert.ok(took < BOUND_MS, `took ${took} ms`);
+    await must(sock(), 'DELETE', '/networks/xwz');
   });
 });
