@@ -16,10 +16,12 @@ import { createKernel, type Kernel } from './kernel/index.js';
 import { createLogger, type Logger, type LogSink } from './log.js';
 import { noopDnsRegistry, type DnsRegistry } from './service/hooks.js';
 import { createKernelNetnsProvider } from './sandbox/kernel-netns-provider.js';
+import { createKernelProcessExitWatch } from './sandbox/kernel-process-exit-watch.js';
 import { createKernelSandboxNetworking } from './sandbox/kernel-sandbox-networking.js';
 import { createEmbeddedDns } from './dns/index.js';
 import { createEmbeddedDnsRegistry } from './sandbox/embedded-dns-registry.js';
 import { createServices, type Services } from './service/index.js';
+import { loadDaemonId } from './daemon-identity.js';
 import { startSandboxSweep } from './service/sandbox-sweep.js';
 import { firewallWatchOff, startFirewallWatch, type FirewallWatch } from './service/firewall-watch.js';
 import { openStore, type StoreConfig } from './store/open.js';
@@ -156,6 +158,8 @@ export async function startDaemon(config: TsdConfig, opts: StartOptions = {}): P
       cleanup.push(() => locks[1]!.release());
     }
 
+    // Stamped on what this daemon makes: daemons sharing one etcd recover only their own.
+    const daemonId = loadDaemonId(config.dataRoot);
     const store = await openConfiguredStore(config, log);
     cleanup.push(() => store.close());
     const firewall = await createFirewall({ backend: config.firewallBackend }, { log: log.child({ component: 'firewall' }) });
@@ -201,8 +205,10 @@ export async function startDaemon(config: TsdConfig, opts: StartOptions = {}): P
     }
     await initGraphDrivers(registry, log);
 
+    const exitWatch = createKernelProcessExitWatch(log.child({ component: 'exit-watch' }));
+    if (exitWatch) cleanup.push(() => exitWatch.close());
     const services = createServices({
-      store, registry, log, netns: createKernelNetnsProvider(),
+      store, registry, log, netns: createKernelNetnsProvider(), daemonId, ...(exitWatch ? { exitWatch } : {}),
       sandboxNetworking: createKernelSandboxNetworking(kernel), dns,
       dataRoot: config.dataRoot, execRoot: config.execRoot, embeddedDns: config.dns,
     });
@@ -243,12 +249,14 @@ export async function startDaemon(config: TsdConfig, opts: StartOptions = {}): P
     // Pushed after the store and the API: stopped first at shutdown, before either closes.
     const sweep = startSandboxSweep({ sandboxes: services.sandboxes, intervalMs: config.sweepInterval * 1000, log: log.child({ component: 'sweep' }) });
     cleanup.push(() => sweep.stop());
+    // Stopped first (pushed last): no exit report starts a removal once the API and store close.
+    cleanup.push(() => services.sandboxes.stopExitWatch());
     if (config.servePlugins) {
       const served = await serveBuiltinDrivers(registry, config.pluginDir, log);
       cleanup.push(() => Promise.allSettled(served.map((p) => p.close())).then(() => undefined));
       log.info('serving drivers over the plugin protocol', { dir: config.pluginDir, plugins: served.map((p) => p.name) });
     }
-    log.info('tsd started', { dataRoot: config.dataRoot, socket: config.apiSocket, store: store.kind });
+    log.info('tsd started', { dataRoot: config.dataRoot, socket: config.apiSocket, store: store.kind, daemonId });
 
     let stopping: Promise<void> | undefined;
     return {

@@ -53,3 +53,8 @@ export const SOCK_STREAM = 1;
 export const SOCK_DGRAM = 2;
 export const SOCK_NONBLOCK = 0o4000;
 export const SOCK_CLOEXEC = 0o2000000;
+
+// pidfd_open(2) by number: glibc has a wrapper only since 2.36. 434 on every Linux architecture
+// (the unified syscall table). glibc's syscall() reads no va_list, so a fixed prototype is safe.
+export const SYS_PIDFD_OPEN = 434;
+export const syscall2 = libc.func('long syscall(long number, long a, long b)');

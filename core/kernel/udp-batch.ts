@@ -25,30 +25,17 @@ import koffi from 'koffi';
 import net from 'node:net';
 import { sys, check, errno } from './libc.js';
 import { KernelError } from './kernel-error.js';
+// the fd goes in the epoll_event's data field
+import { CLOEXEC, EPOLLEXCLUSIVE, EPOLLIN, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EV, EV_DATA, NONBLOCK, epollCreate1, epollCtl, epollWait, eventfd, read, write } from './epoll.js';
 
 const libc = koffi.load('libc.so.6');
 const recvmmsg = libc.func('int recvmmsg(int fd, void *msgvec, unsigned int vlen, int flags, void *timeout)');
 const sendmmsg = libc.func('int sendmmsg(int fd, void *msgvec, unsigned int vlen, int flags)');
 const sendto = libc.func('intptr_t sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t alen)');
-const epollCreate1 = libc.func('int epoll_create1(int flags)');
-const epollCtl = libc.func('int epoll_ctl(int epfd, int op, int fd, void *event)');
-const epollWait = libc.func('int epoll_wait(int epfd, void *events, int max, int timeout)');
-const eventfd = libc.func('int eventfd(unsigned int initval, int flags)');
-const write = libc.func('intptr_t write(int fd, const void *buf, size_t n)');
-const read = libc.func('intptr_t read(int fd, void *buf, size_t n)');
 // memset(p, 0, 0) returns p: the one portable way to learn a Buffer's address through koffi.
 const memset = libc.func('void *memset(void *s, int c, size_t n)');
 
 const MSG_DONTWAIT = 0x40;
-const EPOLLIN = 1;
-const EPOLLEXCLUSIVE = 1 << 28;
-const EPOLL_CTL_ADD = 1;
-const EPOLL_CTL_DEL = 2;
-const CLOEXEC = 0o2000000;
-const NONBLOCK = 0o4000;
-/** struct epoll_event: packed (12 bytes) on x86-64, 16 elsewhere; the fd goes in its data field. */
-const EV = process.arch === 'x64' ? 12 : 16;
-const EV_DATA = process.arch === 'x64' ? 4 : 8;
 const MAX_EVENTS = 64;
 const EINTR = 4;
 const EAGAIN = 11;

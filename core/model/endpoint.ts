@@ -19,4 +19,6 @@ export interface EndpointRecord {
   gatewayIpv6: string;
   driverOpts: Record<string, string>;
   created: string;
+  /** Id of the daemon that made it (several daemons can share one etcd); absent: any daemon's. */
+  owner?: string;
 }

@@ -3,6 +3,10 @@
 // intent still stored names an operation that did not finish: startup reconcile rolls it back
 // (connect, network create, layer import) or finishes it (disconnect, network rm, sandbox rm,
 // layer rm).
+//
+// Several daemons may share one store (etcd, one key prefix): each intent carries its daemon's
+// id (`owner`, stamped by Records.putIntent) and a daemon recovers only its own — another's
+// intent names an operation that may be in flight right now.
 
 import type { StoredIpamPool } from './network.js';
 
@@ -14,7 +18,14 @@ export interface ConnectIntent {
   sandboxId: string;
   /** Interface name planned inside the sandbox (removed on rollback unless a record holds it). */
   ifname: string;
+  /**
+   * The addresses reserved (plain IPs), written once they are, only when the store is shared:
+   * another daemon's lease sweep must leave them alone (NetworkService.sweepUnclaimed).
+   */
+  addresses?: string[];
   created: string;
+  /** The daemon that stored it (Records stamps it); absent: written before daemon ids, anyone's. */
+  owner?: string;
 }
 
 export interface DisconnectIntent {
@@ -24,6 +35,8 @@ export interface DisconnectIntent {
   networkId: string;
   sandboxId: string;
   created: string;
+  /** The daemon that stored it (Records stamps it); absent: written before daemon ids, anyone's. */
+  owner?: string;
 }
 
 export interface NetworkCreateIntent {
@@ -38,6 +51,8 @@ export interface NetworkCreateIntent {
   /** Pools taken so far (written before the driver is called). */
   pools: StoredIpamPool[];
   created: string;
+  /** The daemon that stored it (Records stamps it); absent: written before daemon ids, anyone's. */
+  owner?: string;
 }
 
 export interface NetworkRemoveIntent {
@@ -45,6 +60,8 @@ export interface NetworkRemoveIntent {
   /** The network id. */
   id: string;
   created: string;
+  /** The daemon that stored it (Records stamps it); absent: written before daemon ids, anyone's. */
+  owner?: string;
 }
 
 export interface SandboxRemoveIntent {
@@ -52,6 +69,8 @@ export interface SandboxRemoveIntent {
   /** The sandbox id. */
   id: string;
   created: string;
+  /** The daemon that stored it (Records stamps it); absent: written before daemon ids, anyone's. */
+  owner?: string;
 }
 
 
@@ -62,6 +81,8 @@ export interface LayerImportIntent {
   parent: string;
   driver: string;
   created: string;
+  /** The daemon that stored it (Records stamps it); absent: written before daemon ids, anyone's. */
+  owner?: string;
 }
 
 export interface LayerRemoveIntent {
@@ -70,6 +91,8 @@ export interface LayerRemoveIntent {
   id: string;
   driver: string;
   created: string;
+  /** The daemon that stored it (Records stamps it); absent: written before daemon ids, anyone's. */
+  owner?: string;
 }
 
 export type LayerIntent = LayerImportIntent | LayerRemoveIntent;

@@ -66,6 +66,8 @@ export interface SandboxRecord {
   /** Absent: the sandbox is a network namespace only. */
   rootfs?: SandboxRootfs;
   volumes?: SandboxVolume[];
+  /** Id of the daemon that made it (several daemons can share one etcd); absent: any daemon's. */
+  owner?: string;
 }
 
 export interface ApiSandboxEndpoint {

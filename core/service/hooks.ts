@@ -97,6 +97,17 @@ export interface NetnsProvider {
   identity?(path: string): Promise<string | undefined>;
 }
 
+/**
+ * Tells when a process exits, as it happens (pidfd): a sandbox adopted by PID goes at its
+ * process's exit, not at the next sweep. Optional: without it only the sweep notices.
+ */
+export interface ProcessExitWatch {
+  /** `onExit` is called once after `pid` exits (soon, if it is gone already). Returns a cancel function. */
+  watch(pid: number, onExit: () => void): () => void;
+  /** Cancel every watch and release what the watch holds. Idempotent. */
+  close(): Promise<void>;
+}
+
 export const noopSandboxNetworking: SandboxNetworking = {
   async attach() {},
   async detach() {},

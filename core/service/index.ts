@@ -6,7 +6,7 @@ import type { DriverRegistry } from '../driver/registry.js';
 import type { Logger } from '../log.js';
 import { scopeStore } from '../store/scoped.js';
 import type { Store } from '../store/store.js';
-import type { DnsRegistry, NetnsProvider, SandboxMounts, SandboxNetworking } from './hooks.js';
+import type { DnsRegistry, NetnsProvider, ProcessExitWatch, SandboxMounts, SandboxNetworking } from './hooks.js';
 import { createKernelSandboxMounts } from '../sandbox/kernel-sandbox-mounts.js';
 import { NetworkService } from './networks.js';
 import { Records } from './records.js';
@@ -33,6 +33,13 @@ export interface ServicesOptions {
   hostResolvConf?: string;
   defaultNetworkDriver?: string;
   defaultVolumeDriver?: string;
+  /**
+   * This daemon's id (core/daemon-identity.ts): stamped on the sandboxes, endpoints and intents
+   * it makes, so daemons sharing one store recover and sweep only their own. Absent: one daemon.
+   */
+  daemonId?: string;
+  /** Removes a PID-adopted sandbox at its process exit (pidfd); absent: the sweep alone. */
+  exitWatch?: ProcessExitWatch;
 }
 
 export interface Services {
@@ -50,7 +57,7 @@ export interface Services {
 export const SERVICES_STORE_PREFIX = 'tsd/';
 
 export function createServices(o: ServicesOptions): Services {
-  const records = new Records(scopeStore(o.store, SERVICES_STORE_PREFIX));
+  const records = new Records(scopeStore(o.store, SERVICES_STORE_PREFIX), o.daemonId ? { owner: o.daemonId } : {});
   const files = new SandboxFiles({
     root: path.join(o.dataRoot, 'sandboxes'),
     embeddedDns: o.embeddedDns,
@@ -63,7 +70,8 @@ export function createServices(o: ServicesOptions): Services {
       let removed = 0;
       for (const id of ids) {
         const sb = await records.findSandbox(id).catch(() => undefined);
-        const why = sb && (await sandboxes.vanished(sb));
+        // Another daemon's sandbox lives on its host: only that daemon can tell it vanished.
+        const why = sb && records.owns(sb) && (await sandboxes.vanished(sb));
         if (!sb || !why) continue;
         o.log.warn('sandbox vanished; removing it and its endpoints', { sandbox: sb.name, netns: sb.netnsPath, reason: why });
         await sandboxes.remove(sb.id);
@@ -75,10 +83,12 @@ export function createServices(o: ServicesOptions): Services {
   const volumes = new VolumeService({
     records, registry: o.registry, log: o.log.child({ service: 'volumes' }), ...(o.defaultVolumeDriver ? { defaultDriver: o.defaultVolumeDriver } : {}),
   });
-  const layers = new LayerService({ store: scopeStore(o.store, SERVICES_STORE_PREFIX), registry: o.registry, log: o.log.child({ service: 'layers' }) });
+  const layers = new LayerService({
+    store: scopeStore(o.store, SERVICES_STORE_PREFIX), registry: o.registry, log: o.log.child({ service: 'layers' }), ...(o.daemonId ? { owner: o.daemonId } : {}),
+  });
   const sandboxes = new SandboxService({
     records, networks, netns: o.netns, dns: o.dns, files, netnsDir: path.join(o.execRoot, 'netns'), log: o.log.child({ service: 'sandboxes' }),
-    layers, volumes, mounts: o.sandboxMounts ?? createKernelSandboxMounts(),
+    layers, volumes, mounts: o.sandboxMounts ?? createKernelSandboxMounts(), ...(o.exitWatch ? { exitWatch: o.exitWatch } : {}),
   });
   const firewall = new FirewallService({ registry: o.registry, log: o.log.child({ service: 'firewall' }) });
   return {
@@ -93,10 +103,12 @@ export function createServices(o: ServicesOptions): Services {
       const net = await networks.reconcile();
       const swept = await networks.sweepUnclaimed();
       const vol = await volumes.reconcile();
+      const watched = await sandboxes.watchAdoptedProcesses();
       o.log.info('reconciled', {
         intentsRecovered: intents.recovered + sbIntents.finished + layerIntents.recovered, intentsKept: intents.kept + layerIntents.kept, strayNetns: sbIntents.strayNetns, strayRootfs: sbIntents.strayRootfs,
         sandboxesRemoved: sb.removed.length, staleEndpoints: net.staleEndpoints, unclaimedEndpoints: swept.endpoints,
         unclaimedAddresses: swept.addresses, volumesMissing: vol.missing.length, layersRepaired: layerFixes.repaired, layerProblems: layerFixes.remaining,
+        processesWatched: watched,
       });
     },
   };

@@ -57,6 +57,12 @@ export interface LayerServiceDeps {
   registry: DriverRegistry;
   log: Logger;
   defaultDriver?: string;
+  /**
+   * This daemon's id (core/daemon-identity.ts), stamped on its layer intents: several daemons may
+   * share one store (etcd), and each recovers only its own (another's may be in flight, and its
+   * layer files live on its host). Undefined: one daemon only, every intent is its own.
+   */
+  owner?: string;
 }
 
 const key = (id: string) => `layers/${id}`;
@@ -121,7 +127,7 @@ export class LayerService {
     // The parent must not go away while a child is being made on it.
     return this.lock.run(parentId || id, () => this.underWay(id, async () => {
       if (parent && !(await this.d.store.get(key(parent.id)))) throw new NotFoundError(`layer ${parent.id} not found`);
-      const intent: LayerImportIntent = { kind: 'layer-import', id, parent: parentId, driver: driverName, created: new Date().toISOString() };
+      const intent: LayerImportIntent = { kind: 'layer-import', id, parent: parentId, driver: driverName, created: new Date().toISOString(), ...this.stamp() };
       await this.d.store.put(intentKey(intent), intent);
       try {
         await driver.create(id, parentId);
@@ -186,7 +192,7 @@ export class LayerService {
       if (children.length) throw new ConflictError(`layer ${r.id} is the parent of ${children.map((c) => c.id.slice(0, 12)).join(', ')}`);
       await this.underWay(r.id, async () => {
         // The intent first: a crash after it is finished by the next start (files, then record).
-        const intent: LayerRemoveIntent = { kind: 'layer-rm', id: r.id, driver: r.driver, created: new Date().toISOString() };
+        const intent: LayerRemoveIntent = { kind: 'layer-rm', id: r.id, driver: r.driver, created: new Date().toISOString(), ...this.stamp() };
         await this.d.store.put(intentKey(intent), intent);
         await this.finishRemove(intent);
       });
@@ -228,7 +234,12 @@ export class LayerService {
       ...(await this.d.store.list<LayerIntent>('intents/layer-import/')),
       ...(await this.d.store.list<LayerIntent>('intents/layer-rm/')),
     ].map((e) => e.value);
-    return all.filter((i) => !this.active.has(i.id));
+    const owner = this.d.owner;
+    return all.filter((i) => !this.active.has(i.id) && (!owner || !i.owner || i.owner === owner));
+  }
+
+  private stamp(): { owner?: string } {
+    return this.d.owner ? { owner: this.d.owner } : {};
   }
 
   /**
@@ -357,7 +368,7 @@ export class LayerService {
           const files = await filesOf(await this.driver(r.driver), r.id);
           if (files && (files.missing.length === 0 || files.kernelMount === 'mounted')) return false;
           await this.underWay(r.id, async () => {
-            const intent: LayerRemoveIntent = { kind: 'layer-rm', id: r.id, driver: r.driver, created: new Date().toISOString() };
+            const intent: LayerRemoveIntent = { kind: 'layer-rm', id: r.id, driver: r.driver, created: new Date().toISOString(), ...this.stamp() };
             await this.d.store.put(intentKey(intent), intent);
             await this.finishRemove(intent);
           });

@@ -523,6 +523,7 @@ export class NetworkService {
       id: newId(), name: sb.name, networkId: n.id, sandboxId: sb.id, ipv4: '', ipv4PoolId: '', ipv6: '', ipv6PoolId: '',
       macAddress: input.macAddress ?? '', ifname: '', aliases: input.aliases ?? [], gateway: '', gatewayIpv6: '',
       driverOpts: input.driverOpts ?? {}, created: now(),
+      ...(this.d.records.owner ? { owner: this.d.records.owner } : {}),
     };
     const options: EndpointOptions = {
       generic: ep.driverOpts,
@@ -540,8 +541,13 @@ export class NetworkService {
       // before the first driver step; putEndpoint retires it in the commit it makes anyway. An
       // address taken just before a crash is given back by the startup lease sweep, so the
       // intent need not name it.
+      //
+      // A shared store (etcd, other daemons): the intent goes first, so another daemon's lease
+      // sweep that sees the address also sees the intent (sweepUnclaimed reads intents after
+      // leases). One more round trip.
+      if (this.d.records.shared) await this.d.records.putIntent(intent);
       const [written, reserved] = await Promise.allSettled([
-        this.d.records.putIntent(intent),
+        this.d.records.shared ? Promise.resolve() : this.d.records.putIntent(intent),
         (async () => {
           ep.ipv4 = await this.reserveAddress(ipam, v4, input.ipv4, (poolId) => (ep.ipv4PoolId = poolId), undo);
           if (n.enableIpv6) ep.ipv6 = await this.reserveAddress(ipam, v6, input.ipv6, (poolId) => (ep.ipv6PoolId = poolId), undo);
@@ -549,12 +555,23 @@ export class NetworkService {
       ]);
       if (written.status === 'rejected') throw written.reason;
       if (reserved.status === 'rejected') throw reserved.reason;
-      const chosen = await driver.createEndpoint({
-        networkId: n.id, endpointId: ep.id,
-        interface: { ...(ep.ipv4 ? { address: ep.ipv4 } : {}), ...(ep.ipv6 ? { addressIpv6: ep.ipv6 } : {}), ...(ep.macAddress ? { macAddress: ep.macAddress } : {}) },
-        options,
-      });
+      // Shared store: the intent then names the addresses, alongside the driver's first step (until
+      // it lands, another daemon's lease sweep keeps every address of the network; it must land
+      // before putEndpoint retires the intent, or it would bring it back).
+      const [created, named] = await Promise.allSettled([
+        driver.createEndpoint({
+          networkId: n.id, endpointId: ep.id,
+          interface: { ...(ep.ipv4 ? { address: ep.ipv4 } : {}), ...(ep.ipv6 ? { addressIpv6: ep.ipv6 } : {}), ...(ep.macAddress ? { macAddress: ep.macAddress } : {}) },
+          options,
+        }),
+        this.d.records.shared
+          ? this.d.records.putIntent({ ...intent, addresses: [ep.ipv4, ep.ipv6].filter(Boolean).map((a) => canonicalIp(ipOf(a))) })
+          : Promise.resolve(),
+      ]);
+      if (created.status === 'rejected') throw created.reason;
       undo.push('delete endpoint in driver', () => driver.deleteEndpoint(n.id, ep.id));
+      if (named.status === 'rejected') throw named.reason;
+      const chosen = created.value;
       if (chosen?.macAddress && !ep.macAddress) ep.macAddress = chosen.macAddress;
       if (chosen?.address && !ep.ipv4) ep.ipv4 = chosen.address;
       if (chosen?.addressIpv6 && !ep.ipv6) ep.ipv6 = chosen.addressIpv6;
@@ -761,6 +778,8 @@ export class NetworkService {
         await this.restoreHostDns(n);
       }
       for (const ep of await this.d.records.networkEndpoints(n.id)) {
+        // Another daemon's endpoint (shared store): its sandbox and interface are on that host.
+        if (!this.d.records.owns(ep)) continue;
         const sb = sandboxes.get(ep.sandboxId);
         if (sb) {
           // Name records live in memory: put them back so names resolve again after a restart.
@@ -961,18 +980,27 @@ export class NetworkService {
    * record claims — driver endpoints (their veths, published ports) and addresses. Only pools no
    * other client shares (their references all tsd's networks) are swept, and only networks tsd
    * has records of, so what a dockerd made through tsd's plugin sockets is never touched.
+   *
+   * Other daemons sharing the store (etcd) may be connecting right now: what a connect holds
+   * before its record is claimed by its intent (the endpoint id, the addresses it names), and a
+   * network with another daemon's connect that has not named its addresses yet keeps every
+   * address. The claims are read after what the drivers and IPAM hold, so a connect that
+   * finishes between the two reads is seen by its record.
    */
   async sweepUnclaimed(): Promise<{ endpoints: number; addresses: number }> {
     let endpoints = 0;
     let addresses = 0;
     const nets = (await this.d.records.listNetworks()).filter((n) => !n.configOnly);
-    const eps = await this.d.records.allEndpoints();
-    const claimedEps = new Set(eps.map((e) => e.id));
+    const held: Array<{ n: NetworkRecord; driver: NetworkDriver; ids: string[] }> = [];
     for (const n of nets) {
       const driver = await this.d.registry.get('NetworkDriver', n.driver).catch(() => undefined);
       if (!driver || !hasEndpointLister(driver)) continue;
-      for (const id of await driver.listEndpoints(n.id)) {
-        if (claimedEps.has(id)) continue;
+      held.push({ n, driver, ids: await driver.listEndpoints(n.id) });
+    }
+    let claims = await this.claims();
+    for (const { n, driver, ids } of held) {
+      for (const id of ids) {
+        if (claims.endpoints.has(id)) continue;
         try {
           if (hasExternalConnectivity(driver)) await driver.revokeExternalConnectivity(n.id, id);
           await driver.leave(n.id, id);
@@ -989,43 +1017,67 @@ export class NetworkService {
       const ipam = await this.d.registry.get('IpamDriver', n.ipamDriver).catch(() => undefined);
       if (ipam) byIpam.set(ipam, [...(byIpam.get(ipam) ?? []), n]);
     }
+    const leases: Array<{ ipam: IpamDriver; ns: NetworkRecord[]; poolId: string; ips: string[] }> = [];
     for (const [ipam, ns] of byIpam) {
       if (!hasLeaseLister(ipam)) continue;
       const refs = new Map<string, number>();
-      const claimed = new Map<string, Set<string>>();
-      const claim = (poolId: string, ip: string) => {
-        if (!poolId || !ip) return;
-        (claimed.get(poolId) ?? claimed.set(poolId, new Set()).get(poolId)!).add(canonicalIp(ipOf(ip)));
-      };
-      const ids = new Set(ns.map((n) => n.id));
+      for (const n of ns) for (const p of n.pools) refs.set(p.poolId, (refs.get(p.poolId) ?? 0) + 1);
+      for (const pool of await ipam.listPools()) {
+        if (!refs.has(pool.poolId) || refs.get(pool.poolId) !== pool.refs) continue; // not tsd's alone
+        leases.push({ ipam, ns: ns.filter((n) => n.pools.some((p) => p.poolId === pool.poolId)), poolId: pool.poolId, ips: await ipam.listAddresses(pool.poolId) });
+      }
+    }
+    claims = await this.claims();
+    for (const { ipam, ns, poolId, ips } of leases) {
+      const busy = ns.find((n) => claims.connecting.has(n.id));
+      if (busy) {
+        this.d.log.info('reconcile: addresses not swept; a connect to the network has not recorded its address yet', { network: busy.name, pool: poolId });
+        continue;
+      }
+      const mine = new Set<string>();
+      const claim = (pool: string, ip: string) => { if (pool === poolId && ip) mine.add(canonicalIp(ipOf(ip))); };
       for (const n of ns) {
         for (const p of n.pools) {
-          refs.set(p.poolId, (refs.get(p.poolId) ?? 0) + 1);
           claim(p.poolId, p.gateway);
           for (const ip of Object.values(p.auxAddresses)) claim(p.poolId, ip);
         }
       }
-      for (const e of eps) {
-        if (!ids.has(e.networkId)) continue;
+      for (const e of claims.endpointRecords) {
         claim(e.ipv4PoolId, e.ipv4);
         claim(e.ipv6PoolId, e.ipv6);
       }
-      for (const pool of await ipam.listPools()) {
-        if (!refs.has(pool.poolId) || refs.get(pool.poolId) !== pool.refs) continue; // not tsd's alone
-        const mine = claimed.get(pool.poolId) ?? new Set<string>();
-        for (const ip of await ipam.listAddresses(pool.poolId)) {
-          if (mine.has(canonicalIp(ip))) continue;
-          try {
-            await ipam.releaseAddress(pool.poolId, ip);
-            addresses++;
-            this.d.log.warn('reconcile: released an address no record claims', { pool: pool.poolId, address: ip });
-          } catch (e) {
-            this.d.log.error('reconcile: address no record claims not released', { pool: pool.poolId, address: ip, err: e });
-          }
+      for (const ip of ips) {
+        if (mine.has(canonicalIp(ip)) || claims.addresses.has(canonicalIp(ip))) continue;
+        try {
+          await ipam.releaseAddress(poolId, ip);
+          addresses++;
+          this.d.log.warn('reconcile: released an address no record claims', { pool: poolId, address: ip });
+        } catch (e) {
+          this.d.log.error('reconcile: address no record claims not released', { pool: poolId, address: ip, err: e });
         }
       }
     }
     return { endpoints, addresses };
+  }
+
+  /**
+   * What the records claim now: every endpoint record (any daemon's), the endpoint ids and
+   * addresses of every intent still stored (this daemon's were recovered already: they are other
+   * daemons' operations in flight), and the networks with a connect whose addresses are not
+   * recorded yet.
+   */
+  private async claims(): Promise<{ endpointRecords: EndpointRecord[]; endpoints: Set<string>; addresses: Set<string>; connecting: Set<string> }> {
+    const endpointRecords = await this.d.records.allEndpoints();
+    const endpoints = new Set(endpointRecords.map((e) => e.id));
+    const addresses = new Set<string>();
+    const connecting = new Set<string>();
+    for (const i of await this.d.records.listAllIntents()) {
+      if (i.kind === 'connect' || i.kind === 'disconnect') endpoints.add(i.id);
+      if (i.kind !== 'connect') continue;
+      if (i.addresses) for (const a of i.addresses) addresses.add(a);
+      else connecting.add(i.networkId);
+    }
+    return { endpointRecords, endpoints, addresses, connecting };
   }
 
   private contextual(context: string, e: unknown): Error {

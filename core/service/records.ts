@@ -12,6 +12,11 @@
 //   volumes/<name>                              VolumeRecord
 //   intents/<kind>/<id>                         Intent — an operation under way (core/model/intent.ts)
 //   layers/<id>, layers-rw/<id>                 LayerRecord, ReadWriteLayerRecord (core/service/layers.ts)
+//
+// Several daemons may share this key space (etcd, one prefix). Networks and volumes are
+// everyone's; sandboxes, endpoints and intents carry the id of the daemon that made them
+// (`owner`, see core/daemon-identity.ts), and start-up repair and sweeps touch only their own
+// (`owns`): another daemon's sandbox lives on its host, its intent may be in flight right now.
 
 import { ConflictError, InvalidArgumentError, NotFoundError } from '../errors.js';
 import type { EndpointRecord } from '../model/endpoint.js';
@@ -42,7 +47,22 @@ const done = (i?: Intent): StoreOp[] => (i ? [{ op: 'delete', key: K.intent(i) }
 type Kind = 'network' | 'sandbox';
 
 export class Records {
-  constructor(readonly store: Store) {}
+  /** This daemon's id; undefined: one daemon only (tests), everything is its own. */
+  readonly owner: string | undefined;
+
+  constructor(readonly store: Store, opts: { owner?: string } = {}) {
+    this.owner = opts.owner;
+  }
+
+  /** Whether other daemons may share this store (etcd). */
+  get shared(): boolean {
+    return this.store.kind === 'etcd';
+  }
+
+  /** Whether a sandbox, endpoint or intent is this daemon's (records without an owner are anyone's). */
+  owns(x: { owner?: string | undefined }): boolean {
+    return !this.owner || !x.owner || x.owner === this.owner;
+  }
 
   // ---- lookups by id, name or unique id prefix (Docker's order: full id, name, prefix) ----
 
@@ -155,15 +175,22 @@ export class Records {
 
   // ---- intents: operations under way (see core/model/intent.ts) ----
 
+  /** Stamped with this daemon's id. */
   async putIntent(i: Intent): Promise<void> {
-    await this.store.put(K.intent(i), i);
+    await this.store.put(K.intent(i), this.owner ? { ...i, owner: this.owner } : i);
   }
 
   async deleteIntent(i: Pick<Intent, 'kind' | 'id'>): Promise<void> {
     await this.store.delete(K.intent(i));
   }
 
+  /** This daemon's intents (and those with no owner): the ones its start-up recovers. */
   async listIntents(): Promise<Intent[]> {
+    return (await this.listAllIntents()).filter((i) => this.owns(i));
+  }
+
+  /** Every daemon's intents: what another daemon has under way is not to be swept. */
+  async listAllIntents(): Promise<Intent[]> {
     return (await this.store.list<Intent>('intents/')).map((e) => e.value);
   }
 

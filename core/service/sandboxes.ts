@@ -17,7 +17,7 @@ import { nameProblem, newId, shortId } from '../model/ids.js';
 import { parseVolumeSpec, type ApiSandbox, type SandboxRecord, type VolumeSpec } from '../model/sandbox.js';
 import type { SandboxRemoveIntent } from '../model/intent.js';
 import { UndoStack } from '../undo.js';
-import type { DnsRegistry, NetnsProvider, SandboxMounts } from './hooks.js';
+import type { DnsRegistry, NetnsProvider, ProcessExitWatch, SandboxMounts } from './hooks.js';
 import type { LayerService } from './layers.js';
 import type { VolumeService } from './volumes.js';
 import type { NetworkService } from './networks.js';
@@ -55,6 +55,11 @@ export interface SandboxServiceDeps {
   layers?: LayerService;
   volumes?: VolumeService;
   mounts?: SandboxMounts;
+  /**
+   * Reports the exit of a PID-adopted sandbox's process (pidfd), so the sandbox is removed then,
+   * not at the next sweep. Absent: the sweep alone notices (peers.md #30).
+   */
+  exitWatch?: ProcessExitWatch;
 }
 
 const volumeCaller = (sandboxId: string, target: string) => `${sandboxId}:${target}`;
@@ -62,6 +67,12 @@ const volumeCaller = (sandboxId: string, target: string) => `${sandboxId}:${targ
 export const SANDBOX_FILTERS = ['id', 'name', 'label'] as const;
 
 export class SandboxService {
+  /** Cancel functions of the exit watches, by sandbox id. */
+  private readonly exitWatches = new Map<string, () => void>();
+  /** Removals an exit report started, awaited by stopExitWatch. */
+  private readonly exitRemovals = new Set<Promise<void>>();
+  private exitWatchStopped = false;
+
   constructor(private readonly d: SandboxServiceDeps) {}
 
   async create(input: CreateSandboxInput): Promise<SandboxRecord> {
@@ -81,6 +92,7 @@ export class SandboxService {
       id, name: input.name, netnsPath: '', owned: true, origin: { kind: 'created' }, hostname,
       dns: input.dns ?? [], dnsSearch: input.dnsSearch ?? [], dnsOptions: input.dnsOptions ?? [],
       labels: input.labels ?? {}, created: new Date().toISOString(),
+      ...(this.d.records.owner ? { owner: this.d.records.owner } : {}),
     };
     await UndoStack.run(async (undo) => {
       if (input.netnsPath !== undefined) {
@@ -108,6 +120,7 @@ export class SandboxService {
     }).catch((e: unknown) => {
       throw withContext(`create sandbox ${input.name}`, e);
     });
+    this.watchProcess(sb);
     this.d.log.info('sandbox created', { sandbox: sb.name, id, netns: sb.netnsPath, origin: sb.origin.kind });
     return sb;
   }
@@ -264,6 +277,8 @@ export class SandboxService {
     }
     this.d.files.remove(sb.id);
     await this.d.records.deleteSandbox(sb, intent);
+    this.exitWatches.get(sb.id)?.();
+    this.exitWatches.delete(sb.id);
     if (errors.length) this.d.log.warn('sandbox removed with errors', { sandbox: sb.name, err: new MultiError('teardown', errors) });
     this.d.log.info('sandbox removed', { sandbox: sb.name, id: sb.id });
   }
@@ -321,6 +336,12 @@ export class SandboxService {
    */
   private async sweepStrayRootfs(ids: ReadonlySet<string>): Promise<number> {
     if (!this.d.layers || !this.d.volumes) return 0;
+    if (this.d.records.shared && this.d.records.owner) {
+      // A shared store: a layer or volume reference with no sandbox record may be another
+      // daemon's sandbox create in flight (neither names its daemon). Left alone.
+      this.d.log.info('reconcile: shared store; read-write layers and volume references with no sandbox record are not swept');
+      return 0;
+    }
     let swept = 0;
     const owner = (caller: string) => caller.slice(0, caller.indexOf(':'));
     for (const v of await this.d.records.listVolumes()) {
@@ -370,6 +391,70 @@ export class SandboxService {
   }
 
   /**
+   * Watch the process of a PID-adopted sandbox: at its exit the sandbox is removed through the
+   * same fenced path as the sweep (removeIfVanished). A watch that cannot be set (EMFILE…) is
+   * logged: the sweep still finds the sandbox.
+   */
+  private watchProcess(sb: SandboxRecord): void {
+    const w = this.d.exitWatch;
+    if (!w || this.exitWatchStopped || sb.origin.kind !== 'pid' || this.exitWatches.has(sb.id) || !this.d.records.owns(sb)) return;
+    const pid = sb.origin.pid;
+    try {
+      this.exitWatches.set(sb.id, w.watch(pid, () => {
+        this.exitWatches.delete(sb.id);
+        if (this.exitWatchStopped) return;
+        const p = this.removeIfVanished(sb.id, `process ${pid} exited`).finally(() => this.exitRemovals.delete(p));
+        this.exitRemovals.add(p);
+      }));
+    } catch (e) {
+      this.d.log.warn('process exit not watched; the background sweep will notice it', { sandbox: sb.name, pid, err: e });
+    }
+  }
+
+  /**
+   * Startup, after reconcile: watch the process of every PID-adopted sandbox left. Returns how
+   * many are watched.
+   */
+  async watchAdoptedProcesses(): Promise<number> {
+    if (!this.d.exitWatch) return 0;
+    for (const sb of await this.d.records.listSandboxes()) this.watchProcess(sb);
+    return this.exitWatches.size;
+  }
+
+  /** Shutdown: no more exit reports; removals already started finish; the watch is closed. Idempotent. */
+  async stopExitWatch(): Promise<void> {
+    this.exitWatchStopped = true;
+    for (const cancel of this.exitWatches.values()) cancel();
+    this.exitWatches.clear();
+    await this.d.exitWatch?.close();
+    await Promise.allSettled([...this.exitRemovals]);
+  }
+
+  /**
+   * An exit report: the sandbox goes exactly as the sweep removes it, if it vanished (checked
+   * again: the report is a hint, the netns identity is the proof). Never throws.
+   */
+  private async removeIfVanished(id: string, hint: string): Promise<void> {
+    try {
+      const sb = await this.d.records.findSandbox(id);
+      const why = await this.vanished(sb);
+      if (why === undefined) {
+        this.d.log.warn('exit reported but the sandbox looks alive; left to the sweep', { sandbox: sb.name, id, hint });
+        return;
+      }
+      this.d.log.warn('sandbox process exited; removing it and its endpoints', {
+        sandbox: sb.name, id, reason: why,
+        endpoints: (await this.d.records.sandboxEndpoints(id)).map((e) => ({ network: e.networkId.slice(0, 12), ipv4: e.ipv4, ipv6: e.ipv6, aliases: e.aliases })),
+      });
+      await this.remove(id);
+    } catch (e) {
+      // Removed meanwhile (sandbox rm, the sweep), or being removed: nothing left to do.
+      if (e instanceof NotFoundError || e instanceof ConflictError) return;
+      this.d.log.error('exited sandbox not removed; the sweep retries', { sandbox: id, err: e });
+    }
+  }
+
+  /**
    * The background sweep (peers.md #30, libnetwork#786): every sandbox that vanished while tsd
    * runs is removed like `sandbox rm` (endpoints torn down, addresses released, DNS records and
    * resolver sockets gone, the pin removed). One failure is logged and the others still go.
@@ -380,6 +465,7 @@ export class SandboxService {
     const failed: string[] = [];
     for (const sb of await this.d.records.listSandboxes()) {
       if (stopped()) break;
+      if (!this.d.records.owns(sb)) continue; // on another daemon's host: its own sweep
       try {
         const why = await this.vanished(sb);
         if (why === undefined) continue;
@@ -407,6 +493,7 @@ export class SandboxService {
   async reconcile(): Promise<{ removed: string[] }> {
     const removed: string[] = [];
     for (const sb of await this.d.records.listSandboxes()) {
+      if (!this.d.records.owns(sb)) continue; // another daemon's (shared store): its own start-up repairs it
       if ((await this.vanished(sb)) === undefined) {
         try {
           const r = await this.restoreRootfs(sb);

@@ -33,8 +33,11 @@ export function mountsUnder(dir: string): string[] {
     .filter((m) => m === dir || m.startsWith(dir + '/'));
 }
 
-/** `servePlugins`: also serve the built-in drivers on <dir>/plugins/<name>.sock (as for a dockerd). */
-export function tsdChild(prefix: string, extra: string[] = [], opts: { servePlugins?: boolean } = {}): TsdChild {
+/**
+ * `servePlugins`: also serve the built-in drivers on <dir>/plugins/<name>.sock (as for a dockerd).
+ * `wrap`: argv run in front of tsd, e.g. `unshare --mount --propagation private` (it must exec tsd, not fork).
+ */
+export function tsdChild(prefix: string, extra: string[] = [], opts: { servePlugins?: boolean; wrap?: string[] } = {}): TsdChild {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   const sock = path.join(dir, 'run', 'tsd.sock');
   const dataRoot = path.join(dir, 'data');
@@ -58,7 +61,8 @@ export function tsdChild(prefix: string, extra: string[] = [], opts: { servePlug
     },
     async start() {
       const mark = log.length;
-      const p = spawn(TSD, ['--data-root', dataRoot, '--exec-root', path.join(dir, 'run'), '--store', 'embedded',
+      const wrap = opts.wrap ?? [];
+      const p = spawn(wrap[0] ?? TSD, [...wrap.slice(1), ...(wrap.length ? [TSD] : []), '--data-root', dataRoot, '--exec-root', path.join(dir, 'run'), '--store', 'embedded',
         '--plugin-dir', path.join(dir, 'plugins'), ...(opts.servePlugins ? [] : ['--no-serve-plugins']), '--log-level', 'info', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
       proc = p;
       p.stderr!.on('data', (c: Buffer) => { log += c.toString(); });
@@ -96,4 +100,17 @@ export async function must<T>(sock: string, method: string, p: string, body?: un
   const r = await call(sock, method, p, body);
   assert.ok(r.status >= 200 && r.status < 300, `${method} ${p}: ${r.status} ${r.body}`);
   return (r.body ? JSON.parse(r.body) : undefined) as T;
+}
+
+/** `unshare --net sleep 120`, once it is inside its own netns (unshare enters it before exec). */
+export async function netnsHolder(): Promise<ChildProcess> {
+  const p = spawn('unshare', ['--net', 'sleep', '120'], { stdio: 'ignore' });
+  const own = fs.statSync('/proc/self/ns/net').ino;
+  for (let i = 0; i < 200; i++) {
+    await new Promise((r) => setTimeout(r, 25));
+    const st = fs.statSync(`/proc/${p.pid}/ns/net`, { throwIfNoEntry: false });
+    if (st && st.ino !== own && fs.readFileSync(`/proc/${p.pid}/comm`, 'utf8').trim() === 'sleep') return p;
+  }
+  p.kill('SIGKILL');
+  throw new Error('unshare did not enter its netns');
 }

@@ -2,70 +2,27 @@
 // etcd-server) started on loopback with its own data dir and random ports, killed by PID after.
 // Plus what only a shared store shows: two clients see each other's writes, CAS and watch events.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { openStore } from '../../core/store/open.js';
 import type { Store, StoreWatchEvent } from '../../core/store/store.js';
 import { scopeStore } from '../../core/store/scoped.js';
 import { createDefaultIpamDriver } from '../../drivers/ipam/default/index.js';
 import { storeSuite } from '../../test/core/store/store-suite.js';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+import { freePort, startEtcd, type EtcdServer } from './etcd-server.js';
 
 describe('etcd store (real etcd on loopback)', function () {
   this.timeout(60_000);
-  const dir = mkdtempSync(join(tmpdir(), 'tsd-etcd-'));
-  let etcd: ChildProcess | undefined;
+  let etcd: EtcdServer | undefined;
   let endpoint = '';
-  let etcdLog = '';
   const open = (prefix: string) => openStore({ kind: 'etcd', endpoints: [endpoint], prefix, dialTimeoutMs: 3000 });
 
-  before(async function () {
-    const [client, peer] = [await freePort(), await freePort()];
-    endpoint = `http://127.0.0.1:${client}`;
-    const peerUrl = `http://127.0.0.1:${peer}`;
-    etcd = spawn('etcd', [
-      '--name', 'tsdtest', '--data-dir', join(dir, 'data'),
-      '--listen-client-urls', endpoint, '--advertise-client-urls', endpoint,
-      '--listen-peer-urls', peerUrl, '--initial-advertise-peer-urls', peerUrl,
-      '--initial-cluster', `tsdtest=${peerUrl}`, '--initial-cluster-state', 'new',
-    ], { stdio: ['ignore', 'pipe', 'pipe'] });
-    etcd.stdout!.on('data', (c: Buffer) => (etcdLog += c.toString()));
-    etcd.stderr!.on('data', (c: Buffer) => (etcdLog += c.toString()));
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      if (etcd.exitCode !== null) throw new Error(`etcd exited ${etcd.exitCode}: ${etcdLog.slice(-2000)}`);
-      try {
-        const s = await open('/tsdtest-probe/');
-        await s.close();
-        return;
-      } catch (e) {
-        if (Date.now() > deadline) throw new Error(`etcd not ready: ${(e as Error).message}\n${etcdLog.slice(-2000)}`);
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    }
+  before(async () => {
+    etcd = await startEtcd();
+    endpoint = etcd.endpoint;
   });
 
   after(async () => {
-    if (etcd?.pid && etcd.exitCode === null) {
-      const exited = new Promise((r) => etcd!.once('exit', r));
-      process.kill(etcd.pid, 'SIGKILL');
-      await exited;
-    }
-    rmSync(dir, { recursive: true, force: true });
+    await etcd?.stop();
   });
 
   let current = '';

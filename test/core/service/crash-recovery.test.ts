@@ -3,6 +3,7 @@
 // over the same store and drivers) leaves intents that the startup reconcile rolls back or
 // finishes, and the sweep gives back driver endpoints and addresses no record claims.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { harness } from './harness.js';
 
 
@@ -149,3 +150,68 @@ describe('crash recovery (intents and the unclaimed sweep)', () => {
 
 
 });
+
+describe('two daemons sharing one store (etcd): each recovers only its own', () => {
+  const A = 'a'.repeat(64);
+  const B = 'b'.repeat(64);
+  let h: ReturnType<typeof harness>;
+  beforeEach(() => { h = harness({ shared: true, daemonId: A }); });
+  afterEach(() => h.cleanup());
+
+  it("a restart rolls back its own connect; the other's connect in flight, its sandboxes and addresses are untouched", async () => {
+    const b = h.restart({ daemonId: B });
+    await h.networks.create({ name: 'n1', ipam: { config: [{ subnet: '10.7.0.0/24' }] } });
+    const b1 = await b.sandboxes.create({ name: 'b1' });
+    assert.equal(b1.owner, B);
+    const done = await b.networks.connect({ network: 'n1', sandbox: 'b1', ipv4: '10.7.0.20' });
+    assert.equal(done.owner, B);
+    // b1's netns is on B's host: from A's host it is not there.
+    require_rm(b1.netnsPath);
+
+    await h.sandboxes.create({ name: 'a1' });
+    h.net.hangOn.add('join');
+    const joins = () => h.net.calls.filter((c) => c === 'join').length;
+    const joined = async (n: number) => { for (let i = 0; i < 500 && joins() < n; i++) await settle(); };
+    const before = joins();
+    void h.networks.connect({ network: 'n1', sandbox: 'a1', ipv4: '10.7.0.22' }); // A is killed in join
+    await joined(before + 1);
+    h.net.hangOn.clear();
+    let release!: () => void;
+    h.net.holdOn.set('join', new Promise<void>((r) => (release = r)));
+    await b.sandboxes.create({ name: 'b2' });
+    const inFlight = b.networks.connect({ network: 'n1', sandbox: 'b2', ipv4: '10.7.0.21' }); // B is in join right now
+    await joined(before + 2);
+    const all = await h.records.listAllIntents();
+    assert.deepEqual(all.map((i) => i.owner).sort(), [A, B]);
+    assert.deepEqual((all.find((i) => i.owner === B) as { addresses?: string[] }).addresses, ['10.7.0.21'], 'on a shared store a connect names its address in its intent');
+    assert.equal(h.net.endpoints.size, 3);
+
+    const a2 = h.restart({ daemonId: A });
+    await a2.reconcile();
+    const left = await a2.records.listAllIntents();
+    assert.deepEqual(left.map((i) => [i.kind, i.owner]), [['connect', B]], "only B's intent is left");
+    assert.deepEqual(await a2.records.listIntents(), [], 'A has none of its own');
+    assert.equal(h.net.endpoints.size, 2, "A's driver endpoint is gone, B's two stay");
+    assert.equal(h.ipam.reserved(), 3, "the gateway and B's two addresses; A's is free");
+    assert.equal((await a2.sandboxes.inspect('b1')).Name, 'b1', "B's sandbox stays though its netns is not on A's host");
+    assert.deepEqual(Object.values((await a2.networks.inspect('n1')).Containers).map((c) => c.IPv4Address), ['10.7.0.20/24']);
+
+    release();
+    h.net.holdOn.clear();
+    const ep = await inFlight;
+    assert.equal(ep.ipv4, '10.7.0.21/24', "B's connect finishes with its address");
+    assert.deepEqual(await a2.records.listAllIntents(), []);
+    assert.deepEqual(Object.values((await a2.networks.inspect('n1')).Containers).map((c) => c.IPv4Address).sort(), ['10.7.0.20/24', '10.7.0.21/24']);
+    const a1 = await a2.networks.connect({ network: 'n1', sandbox: 'a1', ipv4: '10.7.0.22' });
+    assert.equal(a1.ipv4, '10.7.0.22/24', "A's address was given back");
+
+    // B's own restart does repair B's vanished sandbox.
+    const b3 = h.restart({ daemonId: B });
+    await b3.reconcile();
+    await assert.rejects(b3.sandboxes.inspect('b1'), /not found/);
+  });
+});
+
+function require_rm(p: string): void {
+  fs.rmSync(p, { force: true });
+}

@@ -77,7 +77,9 @@ describe('LayerService crash safety (intents) and check/repair', () => {
   let store: MemoryStore;
   let g: FakeGraph;
   let registry: DriverRegistry;
-  const service = () => new LayerService({ store: scopeStore(store, 'tsd/'), registry, log: createMemoryLogger('error'), defaultDriver: 'fake-graph' });
+  const service = (owner?: string) => new LayerService({
+    store: scopeStore(store, 'tsd/'), registry, log: createMemoryLogger('error'), defaultDriver: 'fake-graph', ...(owner ? { owner } : {}),
+  });
   const intents = async () => (await store.list('tsd/intents/')).map((e) => e.key);
   const records = async () => (await store.list('tsd/layers/')).map((e) => e.key);
 
@@ -105,6 +107,19 @@ describe('LayerService crash safety (intents) and check/repair', () => {
     assert.deepEqual(await after.recoverIntents(), { recovered: 0, kept: 0 });
     // And the same tar imports again to the same diff id.
     assert.equal((await after.import(tar(10))).diffId, base.diffId);
+  });
+
+  it('daemons sharing a store (etcd) recover only their own layer intents', async () => {
+    g.hang = 'apply';
+    void service('daemon-a').import(tar(100));
+    await tick();
+    assert.equal((await intents()).length, 1);
+    assert.deepEqual(await service('daemon-b').recoverIntents(), { recovered: 0, kept: 0 }, 'B leaves A\'s import alone');
+    assert.equal(g.layers.size, 1);
+    assert.equal((await intents()).length, 1);
+    assert.deepEqual(await service('daemon-a').recoverIntents(), { recovered: 1, kept: 0 }, 'A, restarted, rolls it back');
+    assert.equal(g.layers.size, 0);
+    assert.deepEqual(await intents(), []);
   });
 
   it('an rm killed after the driver removed the files: the next start deletes the record (never a record without files)', async () => {

@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startSandboxSweep } from '../../../core/service/sandbox-sweep.js';
+import { createPidfdWatch, pidfdSupported } from '../../../core/kernel/pidfd.js';
 import { fileNetns } from '../../fakes/drivers.js';
 import { harness } from './harness.js';
 
@@ -182,5 +183,69 @@ describe('sandbox sweep', () => {
     await long.stop();
     await off.stop();
     assert.ok(!h.log.lines.some((l) => l.msg === 'sweep: vanished sandboxes are checked periodically' && l.intervalMs === 0));
+  });
+
+  describe('exit watch (pidfd)', () => {
+    let w: ReturnType<typeof harness>;
+    beforeEach(function () {
+      if (!pidfdSupported()) this.skip();
+      w = harness({ exitWatch: createPidfdWatch() });
+    });
+    afterEach(async () => {
+      await w?.sandboxes.stopExitWatch();
+      w?.cleanup();
+    });
+
+    it('a PID-adopted sandbox goes at its process exit, with no sweep pass: endpoint, address, pin', async () => {
+      await w.networks.create({ name: 'a' });
+      const base = w.ipam.reserved();
+      const sleeper = spawn('sleep', ['60'], { stdio: 'ignore' });
+      const other = spawn('sleep', ['60'], { stdio: 'ignore' });
+      try {
+        const sb = await w.sandboxes.create({ name: 'bypid', pid: sleeper.pid! });
+        await w.sandboxes.create({ name: 'alive', pid: other.pid! });
+        await w.networks.connect({ network: 'a', sandbox: 'bypid' });
+        sleeper.kill('SIGKILL');
+        // No sweep runs in this harness: only the watch can remove it.
+        await until(async () => (await w.sandboxes.list()).length === 1, 3000);
+        assert.deepEqual((await w.sandboxes.list()).map((s) => s.Name), ['alive']);
+        assert.equal(fs.existsSync(sb.netnsPath), false, 'the pin is removed');
+        assert.equal(w.net.endpoints.size, 0);
+        assert.equal(w.ipam.reserved(), base, 'the address is back');
+        assert.ok(w.log.lines.find((l) => l.msg === 'sandbox process exited; removing it and its endpoints' && l.sandbox === 'bypid'));
+      } finally {
+        sleeper.kill('SIGKILL');
+        other.kill('SIGKILL');
+      }
+    });
+
+    it('restored at start for existing sandboxes; cancelled by sandbox rm; none after stopExitWatch', async () => {
+      const procs = [0, 1, 2].map(() => spawn('sleep', ['60'], { stdio: 'ignore' }));
+      const names = async (s: typeof w.sandboxes) => (await s.list()).map((x) => x.Name);
+      try {
+        for (const [i, p] of procs.entries()) await w.sandboxes.create({ name: `s${i}`, pid: p.pid! });
+        await w.sandboxes.stopExitWatch(); // the daemon stops: its watches end with it
+        procs[0]!.kill('SIGKILL');
+        await new Promise((r) => setTimeout(r, 300));
+        assert.deepEqual(await names(w.sandboxes), ['s0', 's1', 's2'], 'no removal once stopped');
+        const d2 = w.restart({ exitWatch: createPidfdWatch() });
+        try {
+          await d2.reconcile(); // s0 vanished: removed; s1 and s2 watched again
+          assert.deepEqual(await names(d2.sandboxes), ['s1', 's2']);
+          assert.equal(w.log.lines.find((l) => l.msg === 'reconciled')?.processesWatched, 2);
+          await d2.sandboxes.remove('s1'); // cancels its watch
+          procs[1]!.kill('SIGKILL');
+          procs[2]!.kill('SIGKILL');
+          await until(async () => (await names(d2.sandboxes)).length === 0, 3000);
+          await new Promise((r) => setTimeout(r, 200));
+          assert.equal(w.log.lines.filter((l) => l.msg === 'sandbox process exited; removing it and its endpoints').length, 1, 's2 only');
+          assert.ok(!w.log.lines.some((l) => l.level === 'error'), 'no error logged');
+        } finally {
+          await d2.sandboxes.stopExitWatch();
+        }
+      } finally {
+        for (const p of procs) p.kill('SIGKILL');
+      }
+    });
   });
 });
