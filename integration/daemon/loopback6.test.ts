@@ -1,7 +1,8 @@
 // integration/daemon/loopback6.test.ts — the [::1] listeners of published ports in a real tsd
 // child: served by the tsd process itself (ss -p), closed when tsd stops (SIGTERM), restored from
-// the embedded store when it starts again, closed on disconnect; the driver key
-// `userland-proxy-v6-loopback: false` turns them off (and a bad value stops tsd naming the key).
+// the embedded store when it starts again, closed on disconnect. By default only an explicit
+// `[::1]:` binding is served; the driver key `userland-proxy-v6-loopback: true` serves [::1] for
+// any-address bindings too (and a bad value stops tsd naming the key).
 // Runs as root inside the private net+mount namespace of scripts/test-integration.sh.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -46,7 +47,9 @@ describe('tsd child: [::1]:port served in-process', function () {
   });
 
   it('tsd serves [::1]:port itself, closes it at SIGTERM, restores it at start, closes it on disconnect', async () => {
-    const t = tsdChild('tsdit-l6-', ['--firewall-backend', 'nftables']);
+    const on = path.join(cfgDir, 'on.yaml');
+    fs.writeFileSync(on, 'drivers:\n  tsd-bridge:\n    userland-proxy-v6-loopback: true\n');
+    const t = tsdChild('tsdit-l6-', ['--firewall-backend', 'nftables', '--config', on]);
     children.push(t);
     await t.start();
     assert.equal(t.tsctl('network', 'create', '--subnet', '10.231.96.0/24', '-o', 'com.docker.network.bridge.name=tsdl6d0', 'l6net').code, 0);
@@ -73,20 +76,23 @@ describe('tsd child: [::1]:port served in-process', function () {
     await t.stop();
   });
 
-  it('userland-proxy-v6-loopback: false serves nothing on [::1] and refuses ::1; a non-boolean stops tsd naming the key', async () => {
-    const off = path.join(cfgDir, 'off.yaml');
-    fs.writeFileSync(off, 'drivers:\n  tsd-bridge:\n    userland-proxy-v6-loopback: false\n');
-    const t = tsdChild('tsdit-l6off-', ['--firewall-backend', 'nftables', '--config', off]);
+  it('by default: no [::1] listener for an any-address port, one for an explicit [::1] port; a non-boolean key stops tsd naming it', async () => {
+    const t = tsdChild('tsdit-l6off-', ['--firewall-backend', 'nftables']);
     children.push(t);
     await t.start();
     assert.equal(t.tsctl('network', 'create', '--subnet', '10.231.97.0/24', '-o', 'com.docker.network.bridge.name=tsdl6d1', 'l6net').code, 0);
     assert.equal(t.tsctl('sandbox', 'create', 'l6box').code, 0);
-    const refused = t.tsctl('network', 'connect', 'l6net', 'l6box', '-p', `[::1]:${PORT_OFF}:80`);
-    assert.notEqual(refused.code, 0);
-    assert.match(refused.err, /HostIP ::1: .*userland-proxy-v6-loopback=false/);
-    const ok = t.tsctl('network', 'connect', 'l6net', 'l6box', '-p', `${PORT_OFF}:80`);
-    assert.equal(ok.code, 0, ok.err);
-    assert.deepEqual(loopback6Owners('tcp', PORT_OFF), [], 'no [::1] listener when off');
+    const any = t.tsctl('network', 'connect', 'l6net', 'l6box', '-p', `${PORT_OFF}:80`);
+    assert.equal(any.code, 0, any.err);
+    assert.deepEqual(loopback6Owners('tcp', PORT_OFF), [], 'no [::1] listener for an any-address binding by default');
+    assert.equal(t.tsctl('network', 'disconnect', 'l6net', 'l6box').code, 0);
+    const explicit = t.tsctl('network', 'connect', 'l6net', 'l6box', '-p', `[::1]:${PORT_OFF}:80`);
+    assert.equal(explicit.code, 0, explicit.err);
+    const [owner] = loopback6Owners('tcp', PORT_OFF);
+    assert.ok(owner, 'an explicit [::1] binding is served');
+    assert.match(cmdline(owner), /bin\/tsd/);
+    assert.equal(t.tsctl('network', 'disconnect', 'l6net', 'l6box').code, 0);
+    assert.deepEqual(loopback6Owners('tcp', PORT_OFF), []);
     assert.equal(t.tsctl('sandbox', 'rm', 'l6box').code, 0);
     assert.equal(t.tsctl('network', 'rm', 'l6net').code, 0);
     await t.stop();

@@ -37,6 +37,7 @@ describe('docker: dockerd uses tsd-bridge + tsd-ipam over the plugin protocol', 
   let releasePlugins: (() => Promise<void>) | undefined;
   let releaseNft: (() => Promise<void>) | undefined;
   let tsd: TsdProc | undefined;
+  let tsdArgs: string[] = [];
   let dockerd: Dockerd | undefined;
   let hostPort = 0;
   const docker = (...args: string[]) => dockerd!.docker(args);
@@ -51,7 +52,11 @@ describe('docker: dockerd uses tsd-bridge + tsd-ipam over the plugin protocol', 
     before0 = await snapshotHost();
     root = makeTempRoot('br');
     hostPort = await freeLoopbackPort();
-    tsd = await startTsd(path.join(root, 'tsd'), { firewall: 'nftables' });
+    // [::1] for any-address ports too (off by default: docs/ports.md), as Docker's userland proxy.
+    const cfg = path.join(root, 'tsd.yaml');
+    fs.writeFileSync(cfg, 'drivers:\n  tsd-bridge:\n    userland-proxy-v6-loopback: true\n');
+    tsdArgs = ['--config', cfg];
+    tsd = await startTsd(path.join(root, 'tsd'), { firewall: 'nftables', args: tsdArgs });
     dockerd = await startDockerd(path.join(root, 'd'));
     await importBusybox(dockerd);
   });
@@ -158,7 +163,7 @@ describe('docker: dockerd uses tsd-bridge + tsd-ipam over the plugin protocol', 
   it('tsd killed (-9) and restarted under running containers: pings and the published port still work, teardown reaches the new tsd', async () => {
     const dir = tsd!.dir;
     await tsd!.kill('SIGKILL');
-    tsd = await startTsd(dir, { firewall: 'nftables' });
+    tsd = await startTsd(dir, { firewall: 'nftables', args: tsdArgs });
     assert.match(tsd.log(), /"msg":"bridge driver restored".*"networks":1,"endpoints":3/);
     const b = await ipOf('tsdtest-b');
     const ab = await docker('exec', 'tsdtest-a', 'ping', '-c', '1', '-W', '3', b);

@@ -231,6 +231,8 @@ export interface TsdOptions {
   /** Default: PLUGIN_DIR (served for dockerd). */
   pluginDir?: string;
   servePlugins?: boolean;
+  /** More tsd arguments (e.g. `--config FILE`). */
+  args?: string[];
 }
 
 export async function startTsd(dir: string, opts: TsdOptions): Promise<TsdProc> {
@@ -245,7 +247,7 @@ export async function startTsd(dir: string, opts: TsdOptions): Promise<TsdProc> 
   const proc = spawn(TSD_BIN, [
     '--data-root', dataRoot, '--exec-root', execRoot, '--store', 'embedded', '--firewall-backend', opts.firewall,
     '--plugin-dir', opts.pluginDir ?? PLUGIN_DIR, '--log-level', 'debug',
-    ...(opts.servePlugins === false ? ['--no-serve-plugins'] : []),
+    ...(opts.servePlugins === false ? ['--no-serve-plugins'] : []), ...(opts.args ?? []),
   ], { stdio: ['ignore', fd, fd] });
   fs.closeSync(fd);
   const pid = proc.pid!;

@@ -53,6 +53,9 @@ async function ncClient(proto: 'tcp' | 'udp', port: number, line: string): Promi
   return { ok: r.exitCode === 0, out: String(r.stdout ?? '') };
 }
 
+/** The driver key that serves [::1] for `::` / any-address bindings too (default: only explicit ::1). */
+const ON = { 'userland-proxy-v6-loopback': true };
+
 describe('tsd-bridge [::1]:port without a proxy process (real kernel)', function () {
   this.timeout(60_000);
   const store = new MemoryStore();
@@ -62,7 +65,7 @@ describe('tsd-bridge [::1]:port without a proxy process (real kernel)', function
 
   before(async function () {
     if (process.getuid?.() !== 0) this.skip();
-    stacks.push(await makeStack(store));
+    stacks.push(await makeStack(store, undefined, ON));
     await s().services.networks.create({
       name: 'l6', enableIpv6: true, ipam: { config: [{ subnet: '10.89.6.0/24' }, { subnet: 'fd00:89:6::/64', gateway: 'fd00:89:6::1' }] },
     });
@@ -123,7 +126,7 @@ describe('tsd-bridge [::1]:port without a proxy process (real kernel)', function
     const squatter = net.createServer();
     await new Promise<void>((res) => squatter.listen({ host: '::1', port: P.v4tcp, ipv6Only: true }, () => res()));
     try {
-      stacks.push(await makeStack(store, stacks[0]!.root)); // restart: restore() reopens them
+      stacks.push(await makeStack(store, stacks[0]!.root, ON)); // restart: restore() reopens them
       for (const [proto, port] of [['tcp', P.v6tcp], ['udp', P.v6udp], ['udp', P.v4udp]] as const) {
         assert.equal((await ssLoopback6(proto, port)).length, 1, `[::1]:${port} ${proto} is back`);
       }

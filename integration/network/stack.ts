@@ -30,14 +30,17 @@ export interface Stack {
   root: string;
 }
 
-export async function makeStack(store: Store, root = fs.mkdtempSync(path.join(os.tmpdir(), 'tsdnet-'))): Promise<Stack> {
+/** `bridgeConfig`: tsd-bridge's driver keys (the daemon's `drivers: tsd-bridge:` section). */
+export async function makeStack(
+  store: Store, root = fs.mkdtempSync(path.join(os.tmpdir(), 'tsdnet-')), bridgeConfig: Record<string, unknown> = {},
+): Promise<Stack> {
   const firewall = await createFirewall({ backend: 'nftables' }, { log: silentLogger });
   const kernel = createKernel({ firewall });
   const ctx = (name: string): DriverContext => ({
     log: silentLogger, store: scopeStore(store, `drivers/${name}/`), kernel, dataDir: path.join(root, name), config: {},
   });
   const registry = new DriverRegistry();
-  const bridge = createBridgeDriver(ctx('tsd-bridge'));
+  const bridge = createBridgeDriver({ ...ctx('tsd-bridge'), config: bridgeConfig });
   registry.register('NetworkDriver', bridge, BRIDGE_DRIVER_ALIASES);
   registry.register('NetworkDriver', createHostDriver(ctx('tsd-host')), HOST_DRIVER_ALIASES);
   registry.register('NetworkDriver', createNoneDriver(), ['null', 'tsd-none']);

@@ -86,7 +86,7 @@ export type BridgeDriver = NetworkDriver & ExternalConnectivity & EndpointInfoPr
 
 function loopback6Enabled(config: Record<string, unknown>): boolean {
   const v = config[CONFIG_LOOPBACK6];
-  if (v === undefined) return true;
+  if (v === undefined) return false;
   if (typeof v !== 'boolean') throw new InvalidArgumentError(`drivers.${BRIDGE_DRIVER_NAME}.${CONFIG_LOOPBACK6}: ${JSON.stringify(v)} is not a boolean`);
   return v;
 }

@@ -62,7 +62,12 @@ export interface EndpointAddresses {
 /** How a network and the daemon decide which bindings tsd also serves on [::1] (loopback6-proxy.ts). */
 export interface PlanOptions {
   enableIpv6: boolean;
-  /** The in-process [::1] proxy is on (driver key `userland-proxy-v6-loopback`, default true). */
+  /**
+   * Also serve [::1] for bindings on `::` or any address (driver key `userland-proxy-v6-loopback`,
+   * default false: 1000 listeners cost 40–140 ms, more than the whole firewall part of a publish,
+   * and clients that try ::1 first fall back to 127.0.0.1). An explicit `::1` binding is always
+   * served.
+   */
   loopback6: boolean;
   /** The network's default host bindings (com.docker.network.bridge.host_binding_ipv4/6). */
   hostBindingIpv4?: string;
@@ -113,16 +118,13 @@ export function planPorts(
       const hostIp = hostFam === 6 ? canonical6(b.hostIp) : b.hostIp;
       const anyHost = !hostIp;
       const wantsLoopback6 = coversV6Loopback(hostIp, o);
-      if (hostIp === V6_LOOPBACK && !o.loopback6) {
-        throw new InvalidArgumentError(`${at}: HostIP ::1: tsd serves [::1] ports in-process and that is off (driver option userland-proxy-v6-loopback=false)`);
-      }
       const families: Array<4 | 6> = [];
       if ((anyHost || hostFam === 4) && ep.ipv4) families.push(4);
       // ::1 never reaches the firewall: a DNAT of ::1 traffic is dropped (no route_localnet in v6).
       if ((anyHost || (hostFam === 6 && hostIp !== V6_LOOPBACK)) && ep.ipv6 && o.enableIpv6) families.push(6);
       // The [::1] forward goes to the IPv6 address if the endpoint has one, else to the IPv4 one.
       const fwdIp = ep.ipv6 && o.enableIpv6 ? ipOf(ep.ipv6) : ipOf(ep.ipv4);
-      const forward = o.loopback6 && wantsLoopback6 && !!fwdIp;
+      const forward = (hostIp === V6_LOOPBACK || (o.loopback6 && wantsLoopback6)) && !!fwdIp;
       if (families.length === 0 && !forward) throw new InvalidArgumentError(`${at}: HostIP ${b.hostIp || '(any)'}: the endpoint has no address of that family`);
       // One host port for every family of this binding (as Docker: v4 and v6 share the number).
       const hostPort = b.hostPort !== 0 && end === b.hostPort

@@ -121,10 +121,13 @@ describe('tsd-bridge publish plan: [::1] forwards', () => {
     assert.deepEqual(q.loopback6.map((f) => f.hostPort), [8081]);
   });
 
-  it('with the proxy off: nothing is proxied and ::1 is refused naming the option', () => {
+  it('with the key off (the default): `::` and any-address bindings get no listener, an explicit ::1 still does', () => {
     const off = { enableIpv6: true, loopback6: false };
     assert.deepEqual(planPorts('n', dual, [b('', 8080)], new HostPortAllocator(), off).loopback6, []);
-    assert.throws(() => planPorts('n', dual, [b('::1', 8080)], new HostPortAllocator(), off), /PortBindings\[0\] tcp\/80: HostIP ::1: .*userland-proxy-v6-loopback/);
+    assert.deepEqual(planPorts('n', dual, [b('::', 8080)], new HostPortAllocator(), off).loopback6, []);
+    const explicit = planPorts('n', v4only, [b('::1', 8080)], new HostPortAllocator(), off);
+    assert.deepEqual(explicit.mappings, [], '::1 never reaches the firewall');
+    assert.deepEqual(explicit.loopback6.map((f) => `${f.proto}/${f.hostPort}`), ['tcp/8080']);
     assert.throws(() => planPorts('n', v4only, [b('::', 8080)], new HostPortAllocator(), off), /no address of that family/);
   });
 
