@@ -17,7 +17,7 @@ import path from 'node:path';
 import { createDefaultIpamDriver } from '../../drivers/ipam/default/index.js';
 import { LmdbStore } from '../../core/store/lmdb.js';
 import { scopeStore } from '../../core/store/scoped.js';
-import { mountsUnder, tsdChild, type TsdChild, call, must } from './tsd-child.js';
+import { call, killDuringStart, mountsUnder, must, tsdChild, type TsdChild } from './tsd-child.js';
 
 const ROUNDS = Number(process.env.CRASH_ROUNDS ?? 24);
 const BASE_SUBNET = '10.232.0';
@@ -252,15 +252,7 @@ describe('kill -9 at random instants during connect/disconnect/network create+rm
       if (round % 3 === 2) {
         // Also killed while starting (inside its reconcile, when the instant is right): the next
         // start must finish what this one began.
-        const mark = t.log().length;
-        const starting = t.start().catch(() => undefined);
-        // Aim at the reconcile: a random instant shortly after the drivers reconciled.
-        for (let i = 0; i < 200 && !t.log().slice(mark).includes('"msg":"driver reconciled"'); i++) await sleep(10);
-        await sleep(Math.floor(Math.random() * 300));
-        await t.stop('SIGKILL');
-        await starting;
-        const l = t.log().slice(mark);
-        startKills.push(l.includes('"msg":"reconciled"') ? 'after' : l.includes('"msg":"reconcile: ') ? 'inside' : 'before');
+        startKills.push(await killDuringStart(t, 2000, 300));
       }
       await t.start();
       const { endpoints } = await checkConsistent(`round ${round} (killed after ${ms} ms)`);

@@ -19,7 +19,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { LmdbStore } from '../../core/store/lmdb.js';
-import { call, mountsUnder, must, tsdChild, type TsdChild } from './tsd-child.js';
+import { call, killDuringStart, mountsUnder, must, tsdChild, type TsdChild } from './tsd-child.js';
 
 const ROUNDS = Number(process.env.LAYER_CRASH_ROUNDS ?? 12);
 const FILES = 3000;
@@ -177,14 +177,7 @@ describe('kill -9 during layer import / mount / rm: no record without complete f
       stop.now = true;
       await work;
       if (round % 3 === 2) {
-        const mark = t.log().length;
-        const starting = t.start().catch(() => undefined);
-        for (let i = 0; i < 300 && !t.log().slice(mark).includes('"msg":"driver reconciled"'); i++) await sleep(10);
-        await sleep(Math.floor(Math.random() * 200));
-        await t.stop('SIGKILL');
-        await starting;
-        const l = t.log().slice(mark);
-        startKills.push(l.includes('"msg":"reconciled"') ? 'after' : l.includes('reconcile: ') ? 'inside' : 'before');
+        startKills.push(await killDuringStart(t, 3000, 200));
       }
       await t.start();
       const n = await checkConsistent(`round ${round} (killed after ${ms} ms of ${importMs})`);

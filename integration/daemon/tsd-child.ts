@@ -82,6 +82,24 @@ export function tsdChild(prefix: string, extra: string[] = [], opts: { servePlug
 }
 
 /** One request to tsd's API on its unix socket (20 s deadline). */
+/**
+ * Start `t` and SIGKILL it at a random instant shortly after its drivers reconciled — aimed at
+ * the services' reconcile (crash tests: the next start must finish what this one began). Waits
+ * up to `waitMs` for "driver reconciled", then up to `jitterMs` more. Returns where the kill
+ * landed, read from the log: before, inside or after the reconcile.
+ */
+export async function killDuringStart(t: TsdChild, waitMs: number, jitterMs: number): Promise<'before' | 'inside' | 'after'> {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const mark = t.log().length;
+  const starting = t.start().catch(() => undefined);
+  for (let i = 0; i < waitMs / 10 && !t.log().slice(mark).includes('"msg":"driver reconciled"'); i++) await sleep(10);
+  await sleep(Math.floor(Math.random() * jitterMs));
+  await t.stop('SIGKILL');
+  await starting;
+  const l = t.log().slice(mark);
+  return l.includes('"msg":"reconciled"') ? 'after' : l.includes('"msg":"reconcile: ') ? 'inside' : 'before';
+}
+
 export function call(sock: string, method: string, p: string, body?: unknown): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const data = body === undefined ? undefined : JSON.stringify(body);
