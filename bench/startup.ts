@@ -146,6 +146,7 @@ async function benchDockerd(root: string, n: number): Promise<DockerdSize> {
     await dockerApi(d.socket, 'POST', '/networks/create', { Name: `tsdtest-st${i}`, Driver: 'bridge', CheckDuplicate: true, IPAM: { Config: [{ Subnet: `10.${160 + (i >> 8)}.${i & 255}.0/24` }] } });
   }
   const setupMs = performance.now() - t0;
+  if (n >= 100) console.log(`  (dockerd ${n} networks created in ${(setupMs / 1000).toFixed(1)} s; load ${load()})`);
   await d.stop();
   const ping: number[] = [];
   const ready: number[] = [];
@@ -156,6 +157,7 @@ async function benchDockerd(root: string, n: number): Promise<DockerdSize> {
     ping.push(t.pingMs);
     ready.push(t.readyMs);
     await t.stop();
+    if (n >= 100) console.log(`  (dockerd ${n} networks, restart ${r + 1}/${RESTARTS}: _ping after ${(t.pingMs / 1000).toFixed(1)} s; load ${load()})`);
   }
   const t = await spawnDockerdTimed(dir, extra, all);
   live = t;
@@ -223,7 +225,7 @@ async function main(): Promise<void> {
   for (const n of SIZES.filter((x) => x <= DOCKERD_MAX)) {
     const r = await benchDockerd(root, n);
     dk.set(n, r);
-    console.log(`  (dockerd ${r.version}, ${n} networks: created in ${(r.setupMs / 1000).toFixed(1)} s; load ${load()})`);
+    console.log(`  (dockerd ${r.version}, ${n} networks done (created in ${(r.setupMs / 1000).toFixed(1)} s); load ${load()})`);
   }
   console.log('');
   console.log('dockerd (bridge driver, iptables on, no containers) vs tsd with the same N networks (no sandboxes); start-up median (runs)');
