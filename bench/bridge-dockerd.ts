@@ -25,12 +25,12 @@
 // Bounds: DOCKERD_SIZES (default 1,100), DOCKERD_MAX (100), DOCKERD_PORTS (1,200,1000).
 
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { importBusybox, pidsMentioning, killPid, removeBusyboxTar, startDockerd, unmountAllUnder, BUSYBOX_IMAGE, type Dockerd } from '../integration/docker/harness.js';
 import { benchPortsTsd, benchTsd, median, q } from './bridge.js';
+import { assertPrivateNetns, dockerApi, pidsWithMountsUnder } from './lib/dockerd.js';
 
 const DOCKERD_MAX = Number(process.env.DOCKERD_MAX ?? 100);
 const SIZES = (process.env.DOCKERD_SIZES ?? '1,100').split(',').map(Number);
@@ -44,28 +44,10 @@ const f1 = (x: number) => x.toFixed(2);
 const pq = (xs: number[]) => `${f1(median(xs))} / ${f1(q(xs, 0.99))}`;
 const ratio = (a: number, b: number) => `${(a / b).toFixed(1)}×`;
 
-/** One Engine API request on dockerd's unix socket; throws on a status ≥ 400 with its message. */
+/** dockerApi (bench/lib/dockerd.ts), refused once cleanup has begun (signal): no new containers. */
 function api<T = any>(socket: string, method: string, p: string, body?: unknown): Promise<T> {
-  // Once cleanup has begun (signal), the bench issues no more requests (no new containers).
   if (cleaning) return Promise.reject(new Error(`${method} ${p}: bench is stopping`));
-  return new Promise((resolve, reject) => {
-    const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const req = http.request({
-      socketPath: socket, method, path: `/v1.41${p}`,
-      headers: data ? { 'content-type': 'application/json', 'content-length': data.length } : {},
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        if ((res.statusCode ?? 500) >= 400) reject(new Error(`${method} ${p}: ${res.statusCode} ${text.trim()}`));
-        else resolve((text ? JSON.parse(text) : undefined) as T);
-      });
-    });
-    req.setTimeout(300_000, () => req.destroy(new Error(`${method} ${p}: timed out`)));
-    req.on('error', reject);
-    req.end(data);
-  });
+  return dockerApi<T>(socket, method, p, body);
 }
 
 /** Run `fn` over `items` with at most `k` at a time. */
@@ -184,14 +166,6 @@ async function benchPortsDockerd(sock: string) {
   return { out, base: { up: median(base.up), down: median(base.down) } };
 }
 
-/** A namespace `unshare --net` made holds only lo; the host's holds eth0 and more. */
-async function assertPrivateNetns(): Promise<void> {
-  const links = (JSON.parse((await execa('ip', ['-j', 'link', 'show'])).stdout) as Array<{ ifname: string }>).map((l) => l.ifname);
-  if (links.some((l) => l !== 'lo')) {
-    throw new Error(`refusing to run: this network namespace has links ${links.join(', ')} (the host's?); dockerd with iptables would change its firewall. Run it through scripts/bench.sh, which starts it in a fresh private namespace.`);
-  }
-}
-
 let dockerd: Dockerd | undefined;
 let benchRoot: string | undefined;
 
@@ -253,18 +227,6 @@ async function main(): Promise<void> {
   } finally {
     await cleanup();
   }
-}
-
-/** PIDs whose mount namespace has a mount naming `dir` (container processes of our dockerd). */
-function pidsWithMountsUnder(dir: string): number[] {
-  const out: number[] = [];
-  for (const e of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
-    try {
-      if (fs.readFileSync(`/proc/${e}/mountinfo`, 'utf8').split('\n').some((l) => l.includes(' / / ') && l.includes(dir))) out.push(Number(e));
-    } catch { /* gone, or not ours to read */ }
-  }
-  return out;
 }
 
 let cleaning: Promise<void> | undefined;

@@ -1,14 +1,26 @@
 // bench/startup.ts — how long tsd takes to start with N bridge networks and N attached sandboxes
 // already in its store and kernel (moby#26435: "the daemon starts slowly with many networks";
-// peers-checklist item 6). Inside a private netns (`bash scripts/bench.sh startup`).
+// peers-checklist item 6), and dockerd with the same N networks in the same run. Inside a private
+// netns (`bash scripts/bench.sh startup`); refuses to run in a netns that has links other than lo.
 //
-// For each N: a real tsd (bin/tsd, embedded LMDB store, nftables) on a temp dir; N networks created
-// through the API (explicit /24s), N sandboxes each connected to one of them; SIGTERM; then
-// RESTARTS restarts, each timed from spawn to the "tsd started" log line (the API socket listens
-// only after every driver reconcile, the firewall rebuild and the services' reconcile ran). A
-// baseline with N = 0 shows the fixed cost (Node, module loading, LMDB open, nft table).
+// tsd, for each N: a real tsd (bin/tsd, embedded LMDB store, nftables) on a temp dir; N networks
+// created through the API (explicit /24s), N sandboxes each connected to one of them; SIGTERM;
+// then RESTARTS restarts, each timed from spawn to the "tsd started" log line (the API socket
+// listens only after every driver reconcile, the firewall rebuild and the services' reconcile
+// ran). A baseline with N = 0 shows the fixed cost (Node, module loading, LMDB open, nft table).
 // After the last restart the state is checked (N bridges and N veths still there) and removed.
-// Bounds: STARTUP_SIZES (default 0,100,500), STARTUP_RESTARTS (default 3).
+// Then the same with N networks and no sandboxes (like for like with dockerd).
+//
+// dockerd (Debian docker.io 20.10, its built-in bridge driver, iptables on, --bridge=none so no
+// docker0), for each N up to STARTUP_DOCKERD_MAX: data/exec roots on a tmpfs, /run/docker a
+// tmpfs of this private mount namespace; N user-defined bridge networks created through the
+// Engine API (explicit /24s). No containers: a container's restore would add runc/containerd time
+// that is not the network's. Then RESTARTS restarts, each timed from spawn until `GET /_ping`
+// answers, and until `GET /networks` lists all N (both reported); a start includes dockerd
+// spawning its own containerd. After the last restart: N bridges in `ip -j link`, all networks
+// removed through the API, 0 bridges left; dockerd and containerd stopped by PID.
+// Bounds: STARTUP_SIZES (default 0,100,500), STARTUP_RESTARTS (default 3), STARTUP_DOCKERD_MAX
+// (default 500: larger N are not run on dockerd), STARTUP_DOCKERD=0 skips dockerd.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -17,9 +29,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { must } from '../integration/daemon/tsd-child.js';
+import { killPid, pidsMentioning, startDockerd, unmountAllUnder } from '../integration/docker/harness.js';
+import { assertPrivateNetns, dockerApi, pidsWithMountsUnder, spawnDockerdTimed, type TimedDockerd } from './lib/dockerd.js';
 
 const SIZES = (process.env.STARTUP_SIZES ?? '0,100,500').split(',').map(Number);
 const RESTARTS = Number(process.env.STARTUP_RESTARTS ?? 3);
+const DOCKERD_MAX = Number(process.env.STARTUP_DOCKERD_MAX ?? 500);
+const DOCKERD = process.env.STARTUP_DOCKERD !== '0';
 const TSD = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/tsd');
 
 class Tsd {
@@ -63,7 +79,7 @@ async function linkCount(kind: string): Promise<number> {
   return (JSON.parse(stdout || '[]') as unknown[]).length;
 }
 
-async function benchSize(n: number): Promise<{ n: number; runs: number[]; setupMs: number }> {
+async function benchSize(n: number, sandboxes: boolean): Promise<{ n: number; runs: number[]; setupMs: number }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsdbench-startup-'));
   const tsd = new Tsd(dir);
   try {
@@ -71,6 +87,7 @@ async function benchSize(n: number): Promise<{ n: number; runs: number[]; setupM
     const t0 = performance.now();
     for (let i = 0; i < n; i++) {
       await must(tsd.sock, 'POST', '/networks/create', { Name: `st${i}`, Driver: 'tsd-bridge', IPAM: { Config: [{ Subnet: `10.${100 + (i >> 8)}.${i & 255}.0/24` }] } });
+      if (!sandboxes) continue;
       await must(tsd.sock, 'POST', '/sandboxes/create', { Name: `sb${i}` });
       await must(tsd.sock, 'POST', `/networks/st${i}/connect`, { Container: `sb${i}` });
     }
@@ -83,8 +100,9 @@ async function benchSize(n: number): Promise<{ n: number; runs: number[]; setupM
     }
     await tsd.start();
     const [bridges, veths] = [await linkCount('bridge'), await linkCount('veth')];
-    if (bridges !== n || veths !== n) throw new Error(`after restarts: ${bridges} bridges and ${veths} veths in the host netns, expected ${n} each`);
-    for (let i = 0; i < n; i++) await must(tsd.sock, 'DELETE', `/sandboxes/sb${i}`);
+    const eps = sandboxes ? n : 0;
+    if (bridges !== n || veths !== eps) throw new Error(`after restarts: ${bridges} bridges and ${veths} veths in the host netns, expected ${n} and ${eps}`);
+    for (let i = 0; i < eps; i++) await must(tsd.sock, 'DELETE', `/sandboxes/sb${i}`);
     for (let i = 0; i < n; i++) await must(tsd.sock, 'DELETE', `/networks/st${i}`);
     return { n, runs, setupMs };
   } finally {
@@ -97,15 +115,137 @@ async function benchSize(n: number): Promise<{ n: number; runs: number[]; setupM
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const load = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
+const runsOf = (xs: number[]) => `${median(xs).toFixed(0)} ms (${xs.map((x) => x.toFixed(0)).join(', ')})`;
 
-console.log(`tsd start-up with N bridge networks, N sandboxes attached (one each); embedded store, nftables; ${RESTARTS} restarts per N; nproc ${os.cpus().length}; load ${os.loadavg()[0]!.toFixed(2)}`);
-console.log('| networks + endpoints | start-up median (runs) | minus the N = 0 start | per network | setup of N (create + connect) |');
-console.log('| --- | --- | --- | --- | --- |');
-let base = NaN;
-for (const n of SIZES) {
-  const { runs, setupMs } = await benchSize(n);
-  const m = median(runs);
-  if (n === 0) base = m;
-  const extra = m - base;
-  console.log(`| ${n} | ${m.toFixed(0)} ms (${runs.map((x) => x.toFixed(0)).join(', ')}) | ${Number.isNaN(base) ? '—' : `${extra.toFixed(0)} ms`} | ${n && !Number.isNaN(base) ? `${(extra / n).toFixed(2)} ms` : '—'} | ${n ? `${setupMs.toFixed(0)} ms` : '—'} |`);
+// ---------------------------------------------------------------------------------------------
+// dockerd
+
+let benchRoot: string | undefined;
+let live: { stop(): Promise<void> } | undefined;
+
+/** Bridge networks named tsdtest-st* that dockerd lists. */
+async function listed(sock: string): Promise<number> {
+  const nets = await dockerApi<Array<{ Name: string }>>(sock, 'GET', '/networks');
+  return nets.filter((x) => x.Name.startsWith('tsdtest-st')).length;
+}
+
+interface DockerdSize { n: number; ping: number[]; ready: number[]; setupMs: number; version: string }
+
+async function benchDockerd(root: string, n: number): Promise<DockerdSize> {
+  const dir = path.join(root, `dockerd-${n}`);
+  fs.mkdirSync(dir, { recursive: true });
+  const cfg = path.join(dir, 'daemon.json');
+  fs.writeFileSync(cfg, '{}\n');
+  const extra = ['--iptables=true', '--config-file', cfg];
+  const d = await startDockerd(dir, extra);
+  live = d;
+  const version = (await dockerApi<{ Version: string }>(d.socket, 'GET', '/version')).Version;
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) {
+    await dockerApi(d.socket, 'POST', '/networks/create', { Name: `tsdtest-st${i}`, Driver: 'bridge', CheckDuplicate: true, IPAM: { Config: [{ Subnet: `10.${160 + (i >> 8)}.${i & 255}.0/24` }] } });
+  }
+  const setupMs = performance.now() - t0;
+  if (n >= 100) console.log(`  (dockerd ${n} networks created in ${(setupMs / 1000).toFixed(1)} s; load ${load()})`);
+  await d.stop();
+  const ping: number[] = [];
+  const ready: number[] = [];
+  const all = async (sock: string) => (await listed(sock)) === n;
+  for (let r = 0; r < RESTARTS; r++) {
+    const t: TimedDockerd = await spawnDockerdTimed(dir, extra, all);
+    live = t;
+    ping.push(t.pingMs);
+    ready.push(t.readyMs);
+    await t.stop();
+    if (n >= 100) console.log(`  (dockerd ${n} networks, restart ${r + 1}/${RESTARTS}: _ping after ${(t.pingMs / 1000).toFixed(1)} s; load ${load()})`);
+  }
+  const t = await spawnDockerdTimed(dir, extra, all);
+  live = t;
+  const bridges = await linkCount('bridge');
+  if (bridges !== n) throw new Error(`dockerd after restarts: ${bridges} bridges in the netns, expected ${n}`);
+  for (let i = 0; i < n; i++) await dockerApi(t.socket, 'DELETE', `/networks/tsdtest-st${i}`);
+  const left = [await linkCount('bridge'), await listed(t.socket)];
+  if (left[0] !== 0 || left[1] !== 0) throw new Error(`dockerd after removing ${n} networks: ${left[0]} bridges, ${left[1]} networks left`);
+  await t.stop();
+  live = undefined;
+  return { n, ping, ready, setupMs, version };
+}
+
+let cleaning: Promise<void> | undefined;
+/** Stop dockerd (and containerd) by PID, unmount and remove the bench's dirs. Idempotent. */
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    await live?.stop().catch((e) => console.error(`dockerd stop: ${String(e)}`));
+    if (!benchRoot) return;
+    for (const p of pidsMentioning(benchRoot)) await killPid(p, undefined, 5_000);
+    for (const p of pidsWithMountsUnder(benchRoot)) { try { process.kill(p, 'SIGKILL'); } catch { /* gone */ } }
+    await unmountAllUnder(benchRoot);
+    await execa('umount', ['-l', '/run/docker'], { reject: false });
+    fs.rmSync(benchRoot, { recursive: true, force: true });
+  })();
+  return cleaning;
+}
+
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.once(sig, () => {
+    console.error(`startup: ${sig}, cleaning up`);
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  await assertPrivateNetns();
+  console.log(`# startup bench: ${os.cpus().length} cpus, kernel ${os.release()}, node ${process.version}, ${RESTARTS} restarts per N, load ${load()}`);
+  console.log('tsd start-up with N bridge networks, N sandboxes attached (one each); embedded store, nftables');
+  console.log('| networks + endpoints | start-up median (runs) | minus the N = 0 start | per network | setup of N (create + connect) |');
+  console.log('| --- | --- | --- | --- | --- |');
+  const tsdFull = new Map<number, number[]>();
+  let base = NaN;
+  for (const n of SIZES) {
+    const { runs, setupMs } = await benchSize(n, true);
+    tsdFull.set(n, runs);
+    const m = median(runs);
+    if (n === 0) base = m;
+    const extra = m - base;
+    console.log(`| ${n} | ${runsOf(runs)} | ${Number.isNaN(base) ? '—' : `${extra.toFixed(0)} ms`} | ${n && !Number.isNaN(base) ? `${(extra / n).toFixed(2)} ms` : '—'} | ${n ? `${setupMs.toFixed(0)} ms` : '—'} |`);
+  }
+  if (!DOCKERD) return;
+  // Networks only, like dockerd's side (N = 0 is the same run as above).
+  const tsdNets = new Map<number, number[]>();
+  for (const n of SIZES) tsdNets.set(n, n === 0 ? tsdFull.get(0)! : (await benchSize(n, false)).runs);
+  console.log(`  (tsd done, load ${load()})`);
+
+  await assertPrivateNetns();
+  const root = benchRoot = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'tsdtest-startup-')));
+  await execa('mount', ['-t', 'tmpfs', 'tmpfs', root]);
+  await execa('mount', ['-t', 'tmpfs', 'tmpfs', '/run/docker']);
+  const dk = new Map<number, DockerdSize>();
+  for (const n of SIZES.filter((x) => x <= DOCKERD_MAX)) {
+    const r = await benchDockerd(root, n);
+    dk.set(n, r);
+    console.log(`  (dockerd ${r.version}, ${n} networks done (created in ${(r.setupMs / 1000).toFixed(1)} s); load ${load()})`);
+  }
+  console.log('');
+  console.log('dockerd (bridge driver, iptables on, no containers) vs tsd with the same N networks (no sandboxes); start-up median (runs)');
+  console.log('| networks | tsd: spawn → API up | dockerd: spawn → /_ping | dockerd: spawn → /networks lists N | dockerd/tsd (_ping) | dockerd/tsd (listed) | dockerd: create N |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- |');
+  for (const n of SIZES) {
+    const t = tsdNets.get(n)!;
+    const k = dk.get(n);
+    const r = (x: number[]) => `${(median(x) / median(t)).toFixed(1)}×`;
+    if (!k) { console.log(`| ${n} | ${runsOf(t)} | not run (STARTUP_DOCKERD_MAX=${DOCKERD_MAX}) | — | — | — | — |`); continue; }
+    console.log(`| ${n} | ${runsOf(t)} | ${runsOf(k.ping)} | ${runsOf(k.ready)} | ${r(k.ping)} | ${r(k.ready)} | ${n ? `${(k.setupMs / 1000).toFixed(1)} s` : '—'} |`);
+  }
+  console.log(`(load at the end ${load()})`);
+}
+
+try {
+  await main();
+} catch (e) {
+  console.error(e);
+  process.exitCode = 1;
+} finally {
+  await cleanup();
 }
