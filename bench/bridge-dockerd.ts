@@ -28,9 +28,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
-import { importBusybox, pidsMentioning, killPid, removeBusyboxTar, startDockerd, unmountAllUnder, BUSYBOX_IMAGE, type Dockerd } from '../integration/docker/harness.js';
+import { importBusybox, removeBusyboxTar, startDockerd, BUSYBOX_IMAGE, type Dockerd } from '../integration/docker/harness.js';
 import { benchPortsTsd, benchTsd, median, q } from './bridge.js';
-import { assertPrivateNetns, dockerApi, pidsWithMountsUnder } from './lib/dockerd.js';
+import { assertPrivateNetns, cleanupOnSignals, dockerApi, removeDockerdLeftovers } from './lib/dockerd.js';
 
 const DOCKERD_MAX = Number(process.env.DOCKERD_MAX ?? 100);
 const SIZES = (process.env.DOCKERD_SIZES ?? '1,100').split(',').map(Number);
@@ -233,30 +233,16 @@ let cleaning: Promise<void> | undefined;
 /** Stop dockerd (and what it started) by PID, unmount and remove the bench's dirs. Idempotent. */
 function cleanup(): Promise<void> {
   cleaning ??= (async () => {
-    if (dockerd) {
-      await dockerd.stop().catch((e) => console.error(`dockerd stop: ${String(e)}`));
-      for (const p of pidsMentioning(benchRoot!)) await killPid(p, undefined, 5_000);
-      // Containers whose shim died first live on, reparented; their root is an overlay under ours.
-      for (const p of pidsWithMountsUnder(benchRoot!)) { try { process.kill(p, 'SIGKILL'); } catch { /* gone */ } }
-    }
+    if (dockerd) await dockerd.stop().catch((e) => console.error(`dockerd stop: ${String(e)}`));
     removeBusyboxTar();
-    if (benchRoot) {
-      await unmountAllUnder(benchRoot);
-      await execa('umount', ['-l', '/run/docker'], { reject: false });
-      fs.rmSync(benchRoot, { recursive: true, force: true });
-    }
+    if (benchRoot) await removeDockerdLeftovers(benchRoot, { processes: !!dockerd });
   })();
   return cleaning;
 }
 
 // Interrupted (Ctrl-C, timeout): dockerd and containerd would otherwise live on in the private
 // namespace, keeping it alive; clean up as on failure, then exit.
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.once(sig, () => {
-    console.error(`bridge-dockerd: ${sig}, cleaning up`);
-    void cleanup().finally(() => process.exit(130));
-  });
-}
+cleanupOnSignals('bridge-dockerd', cleanup);
 
 main().catch((e) => {
   console.error(e);

@@ -29,8 +29,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { must } from '../integration/daemon/tsd-child.js';
-import { killPid, pidsMentioning, startDockerd, unmountAllUnder } from '../integration/docker/harness.js';
-import { assertPrivateNetns, dockerApi, pidsWithMountsUnder, spawnDockerdTimed, type TimedDockerd } from './lib/dockerd.js';
+import { startDockerd } from '../integration/docker/harness.js';
+import { assertPrivateNetns, cleanupOnSignals, dockerApi, removeDockerdLeftovers, spawnDockerdTimed, type TimedDockerd } from './lib/dockerd.js';
 
 const SIZES = (process.env.STARTUP_SIZES ?? '0,100,500').split(',').map(Number);
 const RESTARTS = Number(process.env.STARTUP_RESTARTS ?? 3);
@@ -176,22 +176,12 @@ let cleaning: Promise<void> | undefined;
 function cleanup(): Promise<void> {
   cleaning ??= (async () => {
     await live?.stop().catch((e) => console.error(`dockerd stop: ${String(e)}`));
-    if (!benchRoot) return;
-    for (const p of pidsMentioning(benchRoot)) await killPid(p, undefined, 5_000);
-    for (const p of pidsWithMountsUnder(benchRoot)) { try { process.kill(p, 'SIGKILL'); } catch { /* gone */ } }
-    await unmountAllUnder(benchRoot);
-    await execa('umount', ['-l', '/run/docker'], { reject: false });
-    fs.rmSync(benchRoot, { recursive: true, force: true });
+    if (benchRoot) await removeDockerdLeftovers(benchRoot, { processes: true });
   })();
   return cleaning;
 }
 
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.once(sig, () => {
-    console.error(`startup: ${sig}, cleaning up`);
-    void cleanup().finally(() => process.exit(130));
-  });
-}
+cleanupOnSignals('startup', cleanup);
 
 // ---------------------------------------------------------------------------------------------
 

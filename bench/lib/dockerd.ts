@@ -113,3 +113,28 @@ export async function spawnDockerdTimed(dir: string, extra: string[], ready: (so
   }
   return { socket, pid, pingMs, readyMs, log, stop };
 }
+
+/**
+ * After dockerd was stopped: end what it left running under `benchRoot` by PID (containerd,
+ * shims; containers whose shim died first live on reparented, their root an overlay under ours),
+ * unmount everything under it and the private /run/docker tmpfs, remove the dir.
+ */
+export async function removeDockerdLeftovers(benchRoot: string, opts: { processes: boolean }): Promise<void> {
+  if (opts.processes) {
+    for (const p of pidsMentioning(benchRoot)) await killPid(p, undefined, 5_000);
+    for (const p of pidsWithMountsUnder(benchRoot)) { try { process.kill(p, 'SIGKILL'); } catch { /* gone */ } }
+  }
+  await unmountAllUnder(benchRoot);
+  await execa('umount', ['-l', '/run/docker'], { reject: false });
+  fs.rmSync(benchRoot, { recursive: true, force: true });
+}
+
+/** Interrupted (Ctrl-C, timeout): dockerd would otherwise live on in the private namespace. */
+export function cleanupOnSignals(name: string, cleanup: () => Promise<void>): void {
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(sig, () => {
+      console.error(`${name}: ${sig}, cleaning up`);
+      void cleanup().finally(() => process.exit(130));
+    });
+  }
+}
