@@ -38,19 +38,23 @@ echo "tsd started (pid $TSD_PID, data root $D/data, socket $D/run/tsd.sock)"
 t() { echo; echo "\$ tsctl $*"; ./bin/tsctl "$@"; }
 
 echo; echo "## networks (tsd-bridge, tsd-ipam, nftables in tsd's own table)"
-t network create --subnet 10.123.0.0/24 --gateway 10.123.0.1 --label demo=1 demo-net
+t network create --subnet 10.123.0.0/24 --gateway 10.123.0.1 --label demo=1 -o com.tsd.network.host_dns=true demo-net
 t network ls
 t network inspect demo-net --format '{{.Name}} driver={{.Driver}} ipam={{.IPAM.Driver}} labels={{json .Labels}}'
 
 echo; echo "## sandboxes (network namespaces), embedded DNS at 127.0.0.11"
 t sandbox create web
 t sandbox create client
-t network connect demo-net web --alias www
+t network connect demo-net web --alias www --alias '*.web'
 t network connect demo-net client
 t sandbox ls
 t sandbox exec web ip -br addr
 t sandbox exec client dig +short www
 t sandbox exec client busybox ping -c 2 -W 2 "$(./bin/tsctl sandbox exec client dig +short web)"
+echo; echo "## the same names from the host, on the gateway (opt-in: com.tsd.network.host_dns)"
+echo "\$ dig +short @10.123.0.1 api.web"; dig +short @10.123.0.1 api.web
+echo "\$ dig @10.123.0.1 example.com   # not this network's: REFUSED, never forwarded"
+dig @10.123.0.1 example.com | grep -o 'status: [A-Z]*'
 t network rm demo-net || echo "(refused while sandboxes are attached, as expected)"
 t network disconnect demo-net web
 t sandbox rm web
