@@ -9,20 +9,14 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import { netnsHolder as holder, tsdChild, type TsdChild, call, must } from './tsd-child.js';
+import { netnsHolder as holder, tsdChild, type TsdChild, call, must, vethsOnBridge } from './tsd-child.js';
 
 const SUBNET = '10.234.9';
 const BRIDGE = 'tsdxw0';
 /** Kill → sandbox and veth gone, at most (the watch itself takes a few ms). */
 const BOUND_MS = 1500;
 
-interface IpLink { ifname: string; linkinfo?: { info_kind?: string } }
-
-function bridgeVeths(): string[] {
-  const r = spawnSync('ip', ['-j', '-d', 'link', 'show', 'master', BRIDGE], { encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  return (JSON.parse(r.stdout || '[]') as IpLink[]).filter((l) => l.linkinfo?.info_kind === 'veth').map((l) => l.ifname);
-}
+const bridgeVeths = () => vethsOnBridge(BRIDGE);
 
 describe('exit watch (pidfd): a PID-adopted sandbox goes at its process exit, sweep off', function () {
   this.timeout(60_000);

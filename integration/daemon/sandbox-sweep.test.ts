@@ -11,21 +11,16 @@
 import assert from 'node:assert/strict';
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import { netnsHolder as holder, tsdChild, type TsdChild, call, must } from './tsd-child.js';
+import { netnsHolder as holder, tsdChild, type TsdChild, call, must, vethsOnBridge } from './tsd-child.js';
 
 const SUBNET = '10.234.7';
 const BRIDGE = 'tsdsw0';
 const INTERVAL = process.env.SWEEP_INTERVAL ?? '0.5';
 
 interface ApiNet { Id: string; Containers: Record<string, { Name: string; IPv4Address: string }> }
-interface IpLink { ifname: string; master?: string; linkinfo?: { info_kind?: string } }
 
 /** veths enslaved to the test's bridge, seen by `ip -j -d link` on the host. */
-function bridgePorts(): string[] {
-  const r = spawnSync('ip', ['-j', '-d', 'link', 'show', 'master', BRIDGE], { encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  return (JSON.parse(r.stdout || '[]') as IpLink[]).filter((l) => l.linkinfo?.info_kind === 'veth').map((l) => l.ifname).sort();
-}
+const bridgePorts = () => vethsOnBridge(BRIDGE);
 
 function dig(netns: string, name: string): string {
   const r = spawnSync('nsenter', [`--net=${netns}`, 'dig', '@127.0.0.11', '+short', '+time=1', '+tries=2', name, 'A'], { encoding: 'utf8' });

@@ -100,6 +100,14 @@ export async function killDuringStart(t: TsdChild, waitMs: number, jitterMs: num
   return l.includes('"msg":"reconciled"') ? 'after' : l.includes('"msg":"reconcile: ') ? 'inside' : 'before';
 }
 
+/** The veths enslaved to `bridge` in this namespace, per `ip -j -d link` (sorted). */
+export function vethsOnBridge(bridge: string): string[] {
+  const r = spawnSync('ip', ['-j', '-d', 'link', 'show', 'master', bridge], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const links = JSON.parse(r.stdout || '[]') as Array<{ ifname: string; linkinfo?: { info_kind?: string } }>;
+  return links.filter((l) => l.linkinfo?.info_kind === 'veth').map((l) => l.ifname).sort();
+}
+
 export function call(sock: string, method: string, p: string, body?: unknown): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const data = body === undefined ? undefined : JSON.stringify(body);
