@@ -179,13 +179,20 @@ describe('firewall watch: tsd repairs a flushed firewall by itself (nftables)', 
     assert.notEqual(nc(), '');
   });
 
-  it('idle: the watch costs ~0 CPU over 3 s (no polling loop)', async () => {
+  it('idle: the watch costs ~0 CPU over 3 s (no polling loop)', async function () {
+    this.timeout(20_000);
     const pid = pidOf(t!);
-    await sleep(300);
-    const c0 = cpuTicks(pid);
-    await sleep(3000);
-    const used = cpuTicks(pid) - c0;
-    console.log(`      idle CPU over 3 s: ${used * 10} ms`);
+    await sleep(1000);
+    // The least of up to three 3 s windows: a polling loop costs CPU in every window, while a
+    // one-off (the previous test's garbage collected) lands in one only.
+    const windows: number[] = [];
+    for (let i = 0; i < 3 && !(windows.length && Math.min(...windows) <= 2); i++) {
+      const c0 = cpuTicks(pid);
+      await sleep(3000);
+      windows.push(cpuTicks(pid) - c0);
+    }
+    const used = Math.min(...windows);
+    console.log(`      idle CPU over 3 s: ${windows.map((w) => `${w * 10} ms`).join(', ')}`);
     assert.ok(used <= 2, `idle CPU ${used * 10} ms over 3 s`);
   });
 });
